@@ -1,0 +1,57 @@
+"""`check` and `lock`: plain functions the CLI and the hooks call."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from migguard import cache, gitio, lockfile
+from migguard.project import InputError, Project, load_revision, load_worktree
+from migguard.report import check_result
+
+
+def repository_root(path: str | Path) -> Path:
+    """The top of the work tree containing `path`, or `path` itself outside git."""
+    try:
+        return gitio.top_level(path)
+    except gitio.GitError:
+        return Path(path)
+
+
+def check_worktree(path: str | Path | None = None) -> dict:
+    """Check the migrations below `path` (default: the repository's top) as they are on disk."""
+    root = Path(path) if path is not None else repository_root(".")
+    return check_result(load_worktree(root))
+
+
+def check_revision(path: str | Path, rev: str) -> dict:
+    """Check commit `rev` from git objects; an unchanged tree is answered from the cache."""
+    try:
+        common, prefix, tree = gitio.resolve_tree(path, rev)
+    except gitio.GitError as error:
+        raise InputError(str(error)) from None
+    cached = cache.load_result(common, tree, prefix)
+    if cached is not None:
+        return cached
+    result = check_result(load_revision(path, tree, under=prefix))
+    cache.store_result(common, tree, prefix, result)
+    return result
+
+
+def write_locks(project: Project, check_only: bool = False) -> list[tuple[str, str, str]]:
+    """Bring each app's lock file in step with its one leaf: `(path, before, after)` for each change.
+
+    Apps with several leaves are left alone (that is `fix`'s work)."""
+    changes = []
+    if not project.config.lockfile:
+        return changes
+    for label in sorted(project.apps):
+        leaves = project.leaves(label)
+        state = project.lock_state(label)
+        if state.ok or len(leaves) != 1:
+            continue
+        path = project.lock_path(label)
+        changes.append((path, state.state, leaves[0]))
+        if not check_only:
+            with open(os.path.join(project.root, path), "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(lockfile.content(leaves[0]))
+    return changes

@@ -1,0 +1,87 @@
+"""The command line: a thin click layer over functions that take and return plain values."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from migguard import checking, report
+from migguard.project import InputError
+
+FORMAT = click.Choice(sorted(report.FORMATS))
+
+
+def fail(message: str, status: int = 2) -> None:
+    click.echo(f"migguard: {message}", err=True)
+    sys.exit(status)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="migguard")
+def cli() -> None:
+    """Keep every Django app's migration graph at one leaf across git merge, rebase and push."""
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.option("--rev", help="Check this commit from git objects instead of the work tree.")
+@click.option("--format", "output", type=FORMAT, default="text", show_default=True)
+def check(path: str | None, rev: str | None, output: str) -> None:
+    """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read."""
+    try:
+        result = checking.check_revision(path or ".", rev) if rev else checking.check_worktree(path)
+    except InputError as error:
+        fail(str(error))
+    click.echo(report.FORMATS[output](result))
+    sys.exit(0 if result["ok"] else 1)
+
+
+@cli.command()
+@click.option("--check", "check_only", is_flag=True, help="Only report lock files that are not in step.")
+def lock(check_only: bool) -> None:
+    """Write max_migration.txt (the app's one leaf) for every app."""
+    from migguard.project import load_worktree
+
+    try:
+        project = load_worktree(checking.repository_root("."))
+    except InputError as error:
+        fail(str(error))
+    changes = checking.write_locks(project, check_only=check_only)
+    verb = "would write" if check_only else "wrote"
+    for path, before, leaf in changes:
+        click.echo(f"{verb} {path}: {leaf} (was {before})")
+    blocked = sorted(project.conflicts())
+    for label in blocked:
+        click.echo(f"skipped {label}: several leaves ({', '.join(project.leaves(label))}); run `migguard fix`")
+    if not changes and not blocked:
+        click.echo(f"lock files in step for {len(project.apps)} apps.")
+    sys.exit(1 if (check_only and changes) or blocked else 0)
+
+
+@cli.command()
+@click.argument("label")
+@click.option("--format", "output", type=click.Choice(["text", "dot"]), default="text", show_default=True)
+def graph(label: str, output: str) -> None:
+    """Show one app's migrations, parents first."""
+    from migguard import graph as graph_module
+    from migguard.project import load_worktree
+
+    try:
+        project = load_worktree(checking.repository_root("."))
+    except InputError as error:
+        fail(str(error))
+    if label not in project.apps:
+        fail(f"no app {label!r} with migrations here (apps: {', '.join(sorted(project.apps)) or 'none'}).")
+    nodes = set(project.graph.app_nodes(label))
+    leaves = set(project.graph.leaf_nodes(label))
+    if output == "dot":
+        click.echo(f'digraph "{label}" {{')
+        for key in sorted(nodes):
+            for parent in sorted(project.graph.parents[key]):
+                click.echo(f'  "{parent[0]}.{parent[1]}" -> "{key[0]}.{key[1]}";')
+        click.echo("}")
+        return
+    for key in graph_module.topological(project.graph, nodes):
+        parents = ", ".join(p[1] if p[0] == label else f"{p[0]}.{p[1]}" for p in sorted(project.graph.parents[key]))
+        click.echo(f"{key[1]}{'  (leaf)' if key in leaves else ''}{'  <- ' + parents if parents else ''}")

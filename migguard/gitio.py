@@ -1,0 +1,108 @@
+"""Plain git plumbing through subprocess: cheap enough for hooks (no `import git`)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+
+class GitError(Exception):
+    """A git command failed; the message is one sentence for the user."""
+
+
+class TreeEntry(NamedTuple):
+    mode: str
+    kind: str
+    oid: str
+    path: str
+
+
+def git_env() -> dict[str, str]:
+    """The environment for git, without what a calling hook set for another repository."""
+    env = dict(os.environ)
+    for name in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_PREFIX"):
+        env.pop(name, None)
+    return env
+
+
+def run(args: list[str], cwd: str | Path, input: bytes | None = None, check: bool = True, env: dict[str, str] | None = None) -> bytes:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
+    except FileNotFoundError as error:
+        raise GitError("git is not installed or not on PATH.") from error
+    if check and done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {message[-1] if message else 'exit ' + str(done.returncode)}")
+    return done.stdout
+
+
+def text(args: list[str], cwd: str | Path, **kwargs: object) -> str:
+    return run(args, cwd, **kwargs).decode().strip()  # type: ignore[arg-type]
+
+
+def top_level(cwd: str | Path) -> Path:
+    try:
+        return Path(text(["rev-parse", "--show-toplevel"], cwd))
+    except GitError:
+        raise GitError(f"{Path(cwd).resolve()} is not inside a git repository.") from None
+
+
+def common_dir(cwd: str | Path) -> Path:
+    try:
+        value = text(["rev-parse", "--git-common-dir"], cwd)
+    except GitError:
+        raise GitError(f"{Path(cwd).resolve()} is not inside a git repository.") from None
+    return (Path(cwd) / value).resolve()
+
+
+def git_path(cwd: str | Path, name: str) -> Path:
+    """Where git keeps `name` (MERGE_HEAD, rebase-merge, hooks...) for this worktree."""
+    return (Path(cwd) / text(["rev-parse", "--git-path", name], cwd)).resolve()
+
+
+def resolve_tree(cwd: str | Path, rev: str) -> tuple[Path, str, str]:
+    """The git common directory, the path prefix of `cwd` and the root tree id of `rev`: one git call."""
+    if not Path(cwd).is_dir():
+        raise GitError(f"{cwd} is not a directory.")
+    done = subprocess.run(
+        ["git", "rev-parse", "--git-common-dir", "--show-prefix", "--verify", "--end-of-options", f"{rev}^{{tree}}"],
+        cwd=cwd, capture_output=True, text=True,
+    )
+    lines = done.stdout.split("\n")
+    if done.returncode != 0:
+        if len(lines) < 2:
+            raise GitError(f"{Path(cwd).resolve()} is not inside a git repository.")
+        raise GitError(f"{rev!r} is not a commit in this repository.")
+    return (Path(cwd) / lines[0]).resolve(), lines[1], lines[2]
+
+
+def ls_tree(cwd: str | Path, treeish: str) -> list[TreeEntry]:
+    out = run(["ls-tree", "-r", "-z", "--full-tree", treeish], cwd)
+    entries = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, path = record.split(b"\t", 1)
+        mode, kind, oid = meta.decode().split()
+        entries.append(TreeEntry(mode, kind, oid, path.decode("utf-8", "surrogateescape")))
+    return entries
+
+
+def cat_blobs(cwd: str | Path, oids: list[str]) -> dict[str, bytes]:
+    """Read many blobs with one `git cat-file --batch --buffer`."""
+    if not oids:
+        return {}
+    out = run(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode())
+    blobs: dict[str, bytes] = {}
+    position = 0
+    for oid in oids:
+        header_end = out.index(b"\n", position)
+        header = out[position:header_end].split()
+        if header[-1] == b"missing":
+            position = header_end + 1
+            continue
+        size = int(header[2])
+        blobs[oid] = out[header_end + 1 : header_end + 1 + size]
+        position = header_end + 1 + size + 1
+    return blobs

@@ -1,0 +1,262 @@
+"""Read one Django migration file statically: never import it, never run it."""
+from __future__ import annotations
+
+import ast
+import re
+from typing import NamedTuple
+
+GRAPH_ATTRIBUTES = ("dependencies", "replaces", "run_before", "initial")
+CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})(?: |$)|^={7}$", re.MULTILINE)
+MIGRATION_CLASS = re.compile(r"^class\s+Migration\b[^\n]*:", re.MULTILINE)
+CLASS_END = re.compile(r"^[^\s#)\]}]", re.MULTILINE)
+GRAPH_STATEMENT = re.compile(
+    r"^(?P<indent>[ \t]+)(?P<attr>dependencies|replaces|run_before|initial)\s*(?::[^=\n]*)?=",
+    re.MULTILINE,
+)
+
+
+class Dependency(NamedTuple):
+    """One `(app, name)` reference; `swappable` marks `swappable_dependency(...)`."""
+
+    app: str
+    name: str
+    line: int
+    swappable: bool = False
+
+
+class Operation(NamedTuple):
+    """What the overlap guard needs to know of one operation."""
+
+    kind: str
+    model: str | None
+    field: str | None
+    old_name: str | None
+    new_name: str | None
+    fingerprint: str
+    line: int
+
+
+class Problem(NamedTuple):
+    line: int
+    message: str
+    fatal: bool = True
+
+
+class MigrationSource(NamedTuple):
+    """The statically read facts of one migration module."""
+
+    dependencies: tuple[Dependency, ...]
+    replaces: tuple[Dependency, ...]
+    run_before: tuple[Dependency, ...]
+    initial: bool | None
+    operations: tuple[Operation, ...] | None
+    problems: tuple[Problem, ...]
+
+
+class _Collector:
+    """Gathers the graph attributes of one `Migration` class body."""
+
+    def __init__(self, line_offset: int = 0) -> None:
+        self.line_offset = line_offset
+        self.values: dict[str, tuple[Dependency, ...]] = {}
+        self.initial: bool | None = None
+        self.operations: tuple[Operation, ...] | None = None
+        self.problems: list[Problem] = []
+
+    def line(self, node: ast.AST) -> int:
+        return getattr(node, "lineno", 1) + self.line_offset
+
+    def statement(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            return
+        if not isinstance(target, ast.Name):
+            return
+        if target.id == "initial":
+            self.initial = value.value if isinstance(value, ast.Constant) and isinstance(value.value, bool) else None
+        elif target.id in ("dependencies", "replaces", "run_before"):
+            self.values[target.id] = self.references(target.id, value)
+        elif target.id == "operations":
+            self.operations = read_operations(value, self.line_offset)
+
+    def references(self, attribute: str, value: ast.expr) -> tuple[Dependency, ...]:
+        if not isinstance(value, (ast.List, ast.Tuple)):
+            self.problems.append(Problem(self.line(value), f"{attribute} is not a literal list; ignored", fatal=False))
+            return ()
+        found = []
+        for element in value.elts:
+            dependency = self.reference(element)
+            if dependency is None:
+                self.problems.append(
+                    Problem(self.line(element), f"dynamic entry in {attribute} cannot be read statically; ignored", fatal=False)
+                )
+            elif dependency.swappable and attribute != "dependencies":
+                continue
+            else:
+                found.append(dependency)
+        return tuple(found)
+
+    def reference(self, node: ast.expr) -> Dependency | None:
+        if isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == 2:
+            app, name = (_string(part) for part in node.elts)
+            if app is not None and name is not None:
+                return Dependency(app, name, self.line(node))
+            return None
+        if isinstance(node, ast.Call) and _call_name(node.func) == "swappable_dependency":
+            setting = _string(node.args[0]) if node.args else None
+            if setting and "." in setting:
+                return Dependency(setting.split(".", 1)[0], "__first__", self.line(node), swappable=True)
+            return Dependency("", "__first__", self.line(node), swappable=True)
+        return None
+
+    def result(self) -> MigrationSource:
+        return MigrationSource(
+            self.values.get("dependencies", ()),
+            self.values.get("replaces", ()),
+            self.values.get("run_before", ()),
+            self.initial,
+            self.operations,
+            tuple(self.problems),
+        )
+
+
+def _string(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _call_name(func: ast.expr) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+OPERATION_POSITIONALS = {
+    "AddField": ("model_name", "name"),
+    "AlterField": ("model_name", "name"),
+    "RemoveField": ("model_name", "name"),
+    "RenameField": ("model_name", "old_name", "new_name"),
+    "RenameModel": ("old_name", "new_name"),
+}
+
+
+def read_operations(value: ast.expr, line_offset: int = 0) -> tuple[Operation, ...]:
+    if not isinstance(value, (ast.List, ast.Tuple)):
+        return ()
+    operations = []
+    for call in value.elts:
+        if not isinstance(call, ast.Call):
+            continue
+        kind = _call_name(call.func)
+        arguments = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+        for position, name in enumerate(OPERATION_POSITIONALS.get(kind, ("name",))):
+            if position < len(call.args):
+                arguments.setdefault(name, call.args[position])
+        texts = {key: _string(node) for key, node in arguments.items()}
+        model = texts.get("model_name") or (texts.get("name") if "model_name" not in arguments else None)
+        field = texts.get("name") if "model_name" in arguments else None
+        operations.append(
+            Operation(
+                kind,
+                model.lower() if model else None,
+                field.lower() if field else None,
+                (texts.get("old_name") or "").lower() or None,
+                (texts.get("new_name") or "").lower() or None,
+                ast.dump(call, annotate_fields=True, include_attributes=False),
+                call.lineno + line_offset,
+            )
+        )
+    return tuple(operations)
+
+
+def _migration_class(tree: ast.Module) -> ast.ClassDef | None:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Migration":
+            return node
+    return None
+
+
+def read_full(source: str) -> MigrationSource:
+    """Parse the whole module: graph attributes and the summary of operations."""
+    marker = CONFLICT_MARKER.search(source)
+    if marker:
+        return _failure(source.count("\n", 0, marker.start()) + 1, "holds git conflict markers")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        return _failure(error.lineno or 1, f"is not valid Python ({error.msg})")
+    cls = _migration_class(tree)
+    if cls is None:
+        return _failure(1, "has no top-level `class Migration`")
+    collector = _Collector()
+    for node in cls.body:
+        collector.statement(node)
+    if collector.operations is None:
+        collector.operations = ()
+    return collector.result()
+
+
+def read_graph_fields(source: str) -> MigrationSource:
+    """Read only the statements the graph needs; fall back to a full parse when unsure."""
+    marker = CONFLICT_MARKER.search(source)
+    if marker:
+        return _failure(source.count("\n", 0, marker.start()) + 1, "holds git conflict markers")
+    classes = MIGRATION_CLASS.findall(source)
+    if len(classes) != 1 or '"""' in source or "'''" in source or "\\\n" in source:
+        return read_full(source)
+    class_match = MIGRATION_CLASS.search(source)
+    assert class_match is not None
+    body_start = class_match.end()
+    body_indent = _body_indent(source, body_start)
+    if body_indent is None:
+        return read_full(source)
+    class_end = CLASS_END.search(source, body_start + 1)
+    collector = _Collector()
+    for match in GRAPH_STATEMENT.finditer(source, body_start, class_end.start() if class_end else len(source)):
+        if match["indent"] != body_indent:
+            continue
+        snippet = _statement_text(source, match.start(), body_indent)
+        first_line = source.count("\n", 0, match.start())
+        try:
+            tree = ast.parse(snippet)
+        except SyntaxError:
+            return read_full(source)
+        collector.line_offset = first_line
+        for node in tree.body:
+            collector.statement(node)
+    return collector.result()
+
+
+def _body_indent(source: str, position: int) -> str | None:
+    for line in source[position:].split("\n", 40)[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            indent = line[: len(line) - len(stripped)]
+            return indent or None
+    return None
+
+
+def _statement_text(source: str, start: int, indent: str) -> str:
+    """The statement starting at `start`, dedented: up to the next line at or left of `indent`."""
+    lines: list[str] = []
+    width = len(indent)
+    position = start
+    while position < len(source):
+        end = source.find("\n", position)
+        end = len(source) if end == -1 else end
+        line = source[position:end]
+        stripped = line.lstrip(" \t")
+        if lines and stripped and not stripped.startswith("#"):
+            if len(line) - len(stripped) <= width and stripped[0] not in ")]}":
+                break
+        lines.append(line[width:] if not line[:width].strip() else stripped)
+        position = end + 1
+    return "\n".join(lines) + "\n"
+
+
+def _failure(line: int, message: str) -> MigrationSource:
+    return MigrationSource((), (), (), None, None, (Problem(line, message),))

@@ -1,0 +1,64 @@
+"""The result of `check` as plain values, and its text, JSON and GitHub forms."""
+from __future__ import annotations
+
+import json
+
+from migguard.project import Project
+
+
+def check_result(project: Project) -> dict:
+    """`{"ok", "apps", "conflicts", "errors", "warnings"}`: everything `check` says, as plain values."""
+    apps, errors = [], []
+    conflicts = project.conflicts()
+    for label in sorted(project.apps):
+        app = project.apps[label]
+        leaves = project.leaves(label)
+        lock = project.lock_state(label)
+        apps.append({"app": label, "path": app.path, "leaves": leaves, "lock": lock.state})
+        if label in conflicts:
+            errors.append({
+                "path": project.file_of((label, leaves[-1])), "line": 1,
+                "message": f"app {label!r} has {len(leaves)} leaf migrations ({', '.join(leaves)}); "
+                           f"run `migguard fix` to merge or renumber them",
+            })
+        elif not lock.ok:
+            errors.append({"path": project.lock_path(label), "line": lock.line,
+                           "message": f"{project.lock_path(label)} {lock.detail}"})
+    for issue in project.issues:
+        target = errors if issue.fatal else None
+        if target is not None:
+            target.append({"path": issue.path, "line": issue.line, "message": issue.message})
+    warnings = [{"path": i.path, "line": i.line, "message": i.message} for i in project.issues if not i.fatal]
+    return {"ok": not errors, "apps": apps, "conflicts": sorted(conflicts), "errors": errors, "warnings": warnings}
+
+
+def as_text(result: dict) -> str:
+    lines = [f"error: {error['message']} ({error['path']}:{error['line']})" for error in result["errors"]]
+    lines += [f"warning: {w['message']} ({w['path']}:{w['line']})" for w in result["warnings"]]
+    count = len(result["apps"])
+    if result["ok"]:
+        lines.append(f"ok: {count} app{'s' if count != 1 else ''} with migrations, one leaf each, lock files in step.")
+    else:
+        lines.append(f"{len(result['errors'])} problem{'s' if len(result['errors']) != 1 else ''} in {count} app{'s' if count != 1 else ''}.")
+    return "\n".join(lines)
+
+
+def as_json(result: dict) -> str:
+    return json.dumps(result, indent=2)
+
+
+def as_github(result: dict) -> str:
+    """Workflow commands: GitHub shows each as an annotation on the file and line."""
+    def escape(value: str) -> str:
+        return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(value: str) -> str:
+        return escape(value).replace(":", "%3A").replace(",", "%2C")
+
+    lines = [f"::error file={prop(e['path'])},line={e['line']}::{escape(e['message'])}" for e in result["errors"]]
+    lines += [f"::warning file={prop(w['path'])},line={w['line']}::{escape(w['message'])}" for w in result["warnings"]]
+    lines.append(as_text(result).splitlines()[-1])
+    return "\n".join(lines)
+
+
+FORMATS = {"text": as_text, "json": as_json, "github": as_github}
