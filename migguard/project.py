@@ -187,47 +187,52 @@ def _lacks_class(source: MigrationSource) -> bool:
     return any("class Migration" in problem.message for problem in source.problems)
 
 
+def folder_label(path: str) -> str:
+    """The label Django would give an app whose migrations live in `path`: its parent folder's name."""
+    parts = path.rsplit("/", 2)
+    return parts[-2] if len(parts) >= 2 else (path or "migrations")
+
+
 def assign_labels(sources: list[tuple[Package, dict[str, MigrationSource]]], config: Config) -> tuple[dict[str, str], list[Issue]]:
-    """Label each package: configuration, then the label its own migrations use, then the folder name."""
-    labels: dict[str, str] = {}
+    """Label each package: configuration, then the label its migrations use for their own names, then the folder.
+
+    A reference `(X, name)` is evidence that X is the label of a package holding `name`, unless
+    another package's folder is called X (`0001_initial` is everywhere)."""
     names_of = {package.path: set(modules) for package, modules in sources}
-    references = [
-        (package.path, dependency)
-        for package, modules in sources
-        for source in modules.values()
-        for dependency in (*source.dependencies, *source.replaces, *source.run_before)
-        if not dependency.swappable
-    ]
+    folders: dict[str, list[str]] = {}
+    for path in names_of:
+        folders.setdefault(folder_label(path), []).append(path)
+    votes: dict[str, Counter[str]] = {path: Counter() for path in names_of}
+    for package, modules in sources:
+        for source in modules.values():
+            for dependency in (*source.dependencies, *source.replaces, *source.run_before):
+                if dependency.swappable:
+                    continue
+                named = folders.get(dependency.app, ())
+                for path, names in names_of.items():
+                    if dependency.name in names and (not named or path in named):
+                        votes[path][dependency.app] += 2 if path == package.path else 1
+    labels: dict[str, str] = {}
     for package, _ in sources:
         configured = config.label_for(package.path)
         if configured:
             labels[package.path] = configured
-            continue
-        votes = Counter(d.app for origin, d in references if origin == package.path and d.name in names_of[package.path])
-        if votes:
-            labels[package.path] = sorted(votes.items(), key=lambda item: (-item[1], item[0]))[0][0]
-    taken = set(labels.values())
-    for package, _ in sources:
-        if package.path in labels:
-            continue
-        votes = Counter(
-            d.app for origin, d in references
-            if origin != package.path and d.app not in taken and d.name in names_of[package.path]
-            and sum(d.name in names for path, names in names_of.items() if path not in labels) == 1
-        )
-        if votes:
-            labels[package.path] = sorted(votes.items(), key=lambda item: (-item[1], item[0]))[0][0]
-        else:
-            parent = package.path.rsplit("/", 2)
-            labels[package.path] = parent[-2] if len(parent) >= 2 else (package.path or "migrations")
+    claims = sorted(
+        ((count, path, label) for path, counter in votes.items() if path not in labels for label, count in counter.items()),
+        key=lambda claim: (-claim[0], claim[1], claim[2]),
+    )
+    for _, path, label in claims:
+        if path not in labels and label not in labels.values():
+            labels[path] = label
+    for path in names_of:
+        labels.setdefault(path, folder_label(path))
     issues = []
     by_label: dict[str, list[str]] = {}
     for path, label in sorted(labels.items()):
         by_label.setdefault(label, []).append(path)
     for label, paths in by_label.items():
-        if len(paths) > 1:
-            for path in paths[1:]:
-                del labels[path]
-                issues.append(Issue(path, 1, f"{path} and {paths[0]} both hold migrations of app {label!r}; "
-                                    f"set its path under [tool.migguard] apps"))
+        for path in paths[1:]:
+            del labels[path]
+            issues.append(Issue(path, 1, f"{path} and {paths[0]} both hold migrations of app {label!r}; "
+                                f"set one app's path under `apps` in [tool.migguard]"))
     return labels, issues

@@ -65,14 +65,14 @@ print(json.dumps(out))
 
 
 def run(args: list[str], cwd: Path, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess:
-    env = kwargs.pop("env", None) or test_env()
+    env = kwargs.pop("env", None) or clean_env()
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, **kwargs)  # type: ignore[call-overload]
     if check and done.returncode != 0:
         raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
 
 
-def test_env(**extra: str) -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
     """A clean environment: no caller's GIT_DIR, a fixed identity, migguard's own Python on PATH."""
     env = git_env()
     env.update(
@@ -149,7 +149,7 @@ class DjangoProject:
     def loader(self) -> dict:
         """What Django's own MigrationLoader(None) sees: leaves per app, conflicts, migration paths."""
         done = run([sys.executable, "-c", LOADER_SCRIPT], self.root,
-                   env=test_env(DJANGO_SETTINGS_MODULE="settings", PYTHONPATH=str(self.root)))
+                   env=clean_env(DJANGO_SETTINGS_MODULE="settings", PYTHONPATH=str(self.root)))
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def migrate(self) -> subprocess.CompletedProcess:
