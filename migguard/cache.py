@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migguard import __version__
-from migguard.reader import MigrationSource
+
+if TYPE_CHECKING:
+    from migguard.reader import MigrationSource
 
 RESULTS_KEPT = 64
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    import tempfile
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -37,6 +40,8 @@ class ParseCache:
         self.path = path
         self.entries: dict[str, MigrationSource] = {}
         self.dirty = False
+        import pickle
+
         try:
             with open(path, "rb") as stream:
                 loaded = pickle.load(stream)
@@ -58,6 +63,8 @@ class ParseCache:
 
     def save(self) -> None:
         if self.dirty:
+            import pickle
+
             _atomic_write(self.path, pickle.dumps(self.entries, protocol=pickle.HIGHEST_PROTOCOL))
             self.dirty = False
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from migguard import cache, gitio, lockfile
-from migguard.project import InputError, Project, load_revision, load_worktree
-from migguard.report import check_result
+from typing import TYPE_CHECKING
+
+from migguard import cache, gitio
+from migguard.errors import InputError
+
+if TYPE_CHECKING:
+    from migguard.project import Project
 
 
 def repository_root(path: str | Path) -> Path:
@@ -19,6 +23,9 @@ def repository_root(path: str | Path) -> Path:
 
 def check_worktree(path: str | Path | None = None) -> dict:
     """Check the migrations below `path` (default: the repository's top) as they are on disk."""
+    from migguard.project import load_worktree
+    from migguard.report import check_result
+
     root = Path(path) if path is not None else repository_root(".")
     return check_result(load_worktree(root))
 
@@ -32,6 +39,9 @@ def check_revision(path: str | Path, rev: str) -> dict:
     cached = cache.load_result(common, tree, prefix)
     if cached is not None:
         return cached
+    from migguard.project import load_revision
+    from migguard.report import check_result
+
     result = check_result(load_revision(path, tree, under=prefix))
     cache.store_result(common, tree, prefix, result)
     return result
@@ -41,7 +51,9 @@ def write_locks(project: Project, check_only: bool = False) -> list[tuple[str, s
     """Bring each app's lock file in step with its one leaf: `(path, before, after)` for each change.
 
     Apps with several leaves are left alone (that is `fix`'s work)."""
-    changes = []
+    from migguard import lockfile
+
+    changes: list[tuple[str, str, str]] = []
     if not project.config.lockfile:
         return changes
     for label in sorted(project.apps):

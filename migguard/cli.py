@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from migguard import checking, report
-from migguard.project import InputError
+from migguard import checking
+from migguard.errors import InputError
 
-FORMAT = click.Choice(sorted(report.FORMATS))
+FORMAT = click.Choice(["github", "json", "text"])
 
 
 def fail(message: str, status: int = 2) -> None:
@@ -33,6 +33,8 @@ def check(path: str | None, rev: str | None, output: str) -> None:
         result = checking.check_revision(path or ".", rev) if rev else checking.check_worktree(path)
     except InputError as error:
         fail(str(error))
+    from migguard import report
+
     click.echo(report.FORMATS[output](result))
     sys.exit(0 if result["ok"] else 1)
 

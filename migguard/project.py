@@ -8,14 +8,11 @@ from typing import Callable, NamedTuple
 
 from migguard import cache, config as config_module, discovery, gitio, graph as graph_module, lockfile, reader
 from migguard.config import Config
+from migguard.errors import InputError
 from migguard.discovery import Package
 from migguard.graph import Graph, Key
 from migguard.lockfile import LockState
 from migguard.reader import MigrationSource
-
-
-class InputError(Exception):
-    """The input cannot be read at all (exit status 2); the message is one sentence."""
 
 
 class Issue(NamedTuple):

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from migguard.project import Project
+if TYPE_CHECKING:
+    from migguard.project import Project
 
 
-def check_result(project: Project) -> dict:
+def check_result(project: "Project") -> dict:
     """`{"ok", "apps", "conflicts", "errors", "warnings"}`: everything `check` says, as plain values."""
     apps, errors = [], []
     conflicts = project.conflicts()
