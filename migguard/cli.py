@@ -87,3 +87,35 @@ def graph(label: str, output: str) -> None:
     for key in graph_module.topological(project.graph, nodes):
         parents = ", ".join(p[1] if p[0] == label else f"{p[0]}.{p[1]}" for p in sorted(project.graph.parents[key]))
         click.echo(f"{key[1]}{'  (leaf)' if key in leaves else ''}{'  <- ' + parents if parents else ''}")
+
+
+@cli.command()
+@click.option("--strategy", type=click.Choice(["merge", "renumber"]), help="Default: merge_strategy from the configuration (merge).")
+@click.option("--app", "apps", multiple=True, metavar="LABEL", help="Only this app (repeatable).")
+@click.option("--onto", metavar="REF", help="For renumber: the upstream whose leaf the branch moves after "
+              "(default: the branch's upstream, else the remote's default branch).")
+@click.option("--dry-run", is_flag=True, help="Print the diff and change nothing.")
+@click.option("--force", is_flag=True, help="Resolve even where both sides change the same field or model.")
+def fix(strategy: str | None, apps: tuple[str, ...], onto: str | None, dry_run: bool, force: bool) -> None:
+    """Resolve apps with several leaves: a merge migration, or the branch renumbered after upstream."""
+    from migguard import fixing, resolve
+    from migguard.project import load_worktree
+
+    root = str(checking.repository_root("."))
+    try:
+        project = load_worktree(root, full=True)
+        strategy = strategy or project.config.merge_strategy
+        upstream = None
+        if strategy == "renumber":
+            ref = onto or fixing.default_upstream(root)
+            if ref is None:
+                fail("cannot tell which side is upstream: pass --onto REF (the branch you rebase onto).")
+            upstream = fixing.upstream_leaves(root, ref)
+        result = fixing.fix(root, strategy, list(apps), upstream, dry_run=dry_run, force=force, project=project)
+    except InputError as error:
+        fail(str(error))
+    for line in result.lines:
+        click.echo(line)
+    if dry_run and result.plans:
+        click.echo(resolve.diff(result.plans), nl=False)
+    sys.exit(result.status)

@@ -1,0 +1,100 @@
+"""`fix`: resolve every conflicted app of a work tree. Plain values in and out, for the CLI and the hooks."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from migguard import gitio, overlap, resolve
+from migguard.errors import InputError
+from migguard.project import Project, load_revision, load_worktree
+
+
+class FixResult(NamedTuple):
+    status: int
+    lines: list[str]
+    plans: list[resolve.Plan]
+    unresolved: list[str]
+
+
+def upstream_leaves(root: str, ref: str) -> dict[str, str]:
+    """Each app's single leaf in commit `ref` (apps with several leaves there are left out)."""
+    project = load_revision(root, ref, under="")
+    found = {}
+    for label in project.apps:
+        leaves = project.leaves(label)
+        if len(leaves) == 1:
+            found[label] = leaves[0]
+    return found
+
+
+def default_upstream(root: str) -> str | None:
+    """The branch's upstream, else the remote's default branch."""
+    for candidate in ("@{upstream}", "refs/remotes/origin/HEAD"):
+        try:
+            return gitio.text(["rev-parse", "--verify", "--quiet", "--symbolic-full-name", candidate], root) or None
+        except gitio.GitError:
+            continue
+    return None
+
+
+def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
+        upstream: dict[str, str] | None = None, dry_run: bool = False, force: bool = False,
+        stage: bool = True, project: Project | None = None) -> FixResult:
+    """Resolve the conflicted apps (all, or `apps`) with `strategy`.
+
+    `upstream` maps an app label to the other side's leaf; the renumber strategy moves every
+    migration of the app that leaf does not stand on. Without it, renumber falls back to merge."""
+    project = project or load_worktree(root, full=True)
+    conflicts = project.conflicts()
+    unknown = sorted(set(apps or ()) - set(project.apps))
+    if unknown:
+        raise InputError(f"no app {unknown[0]!r} with migrations here (apps: {', '.join(sorted(project.apps)) or 'none'}).")
+    wanted = sorted(set(apps) & set(conflicts) if apps else conflicts)
+    lines: list[str] = []
+    plans: list[resolve.Plan] = []
+    unresolved: list[str] = []
+    for label in wanted:
+        broken = [issue for issue in project.issues
+                  if issue.fatal and issue.path.startswith(f"{project.apps[label].path}/".lstrip("/"))]
+        if broken:
+            lines.append(f"{label}: not resolved: {broken[0].message} (line {broken[0].line}); fix that file first")
+            unresolved.append(label)
+            continue
+        guard = overlap.check_app(project, label)
+        lines += [f"{label}: {note}" for note in guard.notes]
+        lines += [f"{label}: warning: {warning}" for warning in guard.warnings]
+        if guard.collisions and not force:
+            lines.append(f"{label}: not resolved: both sides change the same thing "
+                         f"(`migguard fix --force` resolves it anyway, once you have checked it):")
+            lines += [f"  {collision}" for collision in guard.collisions]
+            unresolved.append(label)
+            continue
+        try:
+            plans.append(_plan(project, label, strategy, (upstream or {}).get(label), lines))
+        except resolve.Refusal as refusal:
+            lines.append(f"{label}: not resolved: {refusal}")
+            unresolved.append(label)
+    if not wanted and not unresolved:
+        lines.append("nothing to fix: every app has one leaf.")
+    if dry_run:
+        return FixResult(1 if unresolved else 0, lines, plans, unresolved)
+    if plans:
+        applied = resolve.apply(project, plans, stage=stage)
+        if not applied.ok:
+            lines.append(f"not resolved, every file restored: {applied.message}")
+            return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
+        resolve.journal(root, plans)
+        lines += [plan.summary for plan in plans]
+    return FixResult(1 if unresolved else 0, lines, plans, unresolved)
+
+
+def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None, lines: list[str]) -> resolve.Plan:
+    if strategy == "renumber":
+        if upstream_leaf is None:
+            lines.append(f"{label}: no upstream leaf to renumber after; writing a merge migration instead")
+        else:
+            published = resolve.published_names(project.root, project.apps[label].path)
+            try:
+                return resolve.plan_renumber(project, label, upstream_leaf, published)
+            except resolve.Refusal as refusal:
+                lines.append(f"{label}: not renumbered: {refusal}; writing a merge migration instead")
+    return resolve.plan_merge(project, label)
