@@ -199,16 +199,20 @@ def assign_labels(sources: list[tuple[Package, dict[str, MigrationSource]]], con
     folders: dict[str, list[str]] = {}
     for path in names_of:
         folders.setdefault(folder_label(path), []).append(path)
+    holders: dict[str, list[str]] = {}
+    for path, names in names_of.items():
+        for name in names:
+            holders.setdefault(name, []).append(path)
     votes: dict[str, Counter[str]] = {path: Counter() for path in names_of}
     for package, modules in sources:
         for source in modules.values():
             for dependency in (*source.dependencies, *source.replaces, *source.run_before):
                 if dependency.swappable:
                     continue
-                named = folders.get(dependency.app, ())
-                for path, names in names_of.items():
-                    if dependency.name in names and (not named or path in named):
-                        votes[path][dependency.app] += 2 if path == package.path else 1
+                named = folders.get(dependency.app)
+                candidates = [p for p in named if dependency.name in names_of[p]] if named else holders.get(dependency.name, ())
+                for path in candidates:
+                    votes[path][dependency.app] += 2 if path == package.path else 1
     labels: dict[str, str] = {}
     for package, _ in sources:
         configured = config.label_for(package.path)

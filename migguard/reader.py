@@ -15,6 +15,12 @@ GRAPH_STATEMENT = re.compile(
 )
 
 
+LITERAL_LIST = re.compile(r"(dependencies|replaces|run_before)\s*=\s*\[([\s(),'\"\w]*)\]\s*$")
+LITERAL_PAIR = re.compile(r"\(\s*(['\"])(\w+)\1\s*,\s*(['\"])(\w+)\3\s*,?\s*\)")
+LITERAL_REST = re.compile(r"^[\s,]*$")
+LITERAL_BOOL = re.compile(r"initial\s*=\s*(True|False)\s*$")
+
+
 class Dependency(NamedTuple):
     """One `(app, name)` reference; `swappable` marks `swappable_dependency(...)`."""
 
@@ -202,14 +208,15 @@ def read_full(source: str) -> MigrationSource:
 
 def read_graph_fields(source: str) -> MigrationSource:
     """Read only the statements the graph needs; fall back to a full parse when unsure."""
-    marker = CONFLICT_MARKER.search(source)
-    if marker:
-        return _failure(source.count("\n", 0, marker.start()) + 1, "holds git conflict markers")
-    classes = MIGRATION_CLASS.findall(source)
-    if len(classes) != 1 or '"""' in source or "'''" in source or "\\\n" in source:
+    if "<<<<<<<" in source or "=======" in source or ">>>>>>>" in source:
+        marker = CONFLICT_MARKER.search(source)
+        if marker:
+            return _failure(source.count("\n", 0, marker.start()) + 1, "holds git conflict markers")
+    if source.count("class Migration") != 1 or '"""' in source or "'''" in source or "\\\n" in source:
         return read_full(source)
     class_match = MIGRATION_CLASS.search(source)
-    assert class_match is not None
+    if class_match is None:
+        return read_full(source)
     body_start = class_match.end()
     body_indent = _body_indent(source, body_start)
     if body_indent is None:
@@ -221,6 +228,8 @@ def read_graph_fields(source: str) -> MigrationSource:
             continue
         snippet = _statement_text(source, match.start(), body_indent)
         first_line = source.count("\n", 0, match.start())
+        if _read_literal(snippet, first_line, collector):
+            continue
         try:
             tree = ast.parse(snippet)
         except SyntaxError:
@@ -229,6 +238,28 @@ def read_graph_fields(source: str) -> MigrationSource:
         for node in tree.body:
             collector.statement(node)
     return collector.result()
+
+
+def _read_literal(snippet: str, first_line: int, collector: _Collector) -> bool:
+    """Read the plain shape Django writes (a list of string pairs, or a bool) without a parser.
+
+    Exact or nothing: only brackets, commas, blanks and quoted words may appear; else False."""
+    literal = LITERAL_LIST.match(snippet)
+    if literal:
+        body = literal[2]
+        if LITERAL_REST.match(LITERAL_PAIR.sub("", body)) is None:
+            return False
+        offset = first_line + 1 + snippet.count("\n", 0, literal.start(2))
+        collector.values[literal[1]] = tuple(
+            Dependency(pair[2], pair[4], offset + body.count("\n", 0, pair.start()))
+            for pair in LITERAL_PAIR.finditer(body)
+        )
+        return True
+    flag = LITERAL_BOOL.match(snippet)
+    if flag:
+        collector.initial = flag[1] == "True"
+        return True
+    return False
 
 
 def _body_indent(source: str, position: int) -> str | None:
@@ -240,22 +271,20 @@ def _body_indent(source: str, position: int) -> str | None:
     return None
 
 
+_STATEMENT_ENDS: dict[int, re.Pattern[str]] = {}
+
+
 def _statement_text(source: str, start: int, indent: str) -> str:
-    """The statement starting at `start`, dedented: up to the next line at or left of `indent`."""
-    lines: list[str] = []
+    """The statement starting at `start`, dedented: up to the next line that starts at or left
+    of `indent` with anything but a comment or a closing bracket."""
     width = len(indent)
-    position = start
-    while position < len(source):
-        end = source.find("\n", position)
-        end = len(source) if end == -1 else end
-        line = source[position:end]
-        stripped = line.lstrip(" \t")
-        if lines and stripped and not stripped.startswith("#"):
-            if len(line) - len(stripped) <= width and stripped[0] not in ")]}":
-                break
-        lines.append(line[width:] if not line[:width].strip() else stripped)
-        position = end + 1
-    return "\n".join(lines) + "\n"
+    end_pattern = _STATEMENT_ENDS.get(width)
+    if end_pattern is None:
+        end_pattern = _STATEMENT_ENDS[width] = re.compile(r"\n[ \t]{0,%d}[^ \t\n#)\]}]" % width)
+    end = end_pattern.search(source, start)
+    text = source[start : end.start() if end else len(source)]
+    lines = text.split("\n")
+    return "\n".join(line[width:] if not line[:width].strip() else line.lstrip() for line in lines) + "\n"
 
 
 def _failure(line: int, message: str) -> MigrationSource:

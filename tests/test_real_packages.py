@@ -51,3 +51,15 @@ def test_wagtail_and_oscar_leaves_equal_djangos(tmp_path: Path) -> None:
     assert not [label for label in project.conflicts() if str((site_packages / project.apps[label].path).resolve())
                 in {str(Path(p).resolve()) for p in django["paths"].values()}]
     assert [issue for issue in project.issues if issue.fatal and "/wagtail/" in "/" + issue.path] == []
+
+
+def test_fast_reader_equals_full_parse_on_every_installed_migration() -> None:
+    from migguard import reader
+
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    paths = [p for p in site_packages.rglob("migrations/*.py") if p.name != "__init__.py"]
+    assert len(paths) > 300
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        fast, full = reader.read_graph_fields(text), reader.read_full(text)
+        assert fast[:4] == full[:4], path
