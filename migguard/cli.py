@@ -119,3 +119,68 @@ def fix(strategy: str | None, apps: tuple[str, ...], onto: str | None, dry_run: 
     if dry_run and result.plans:
         click.echo(resolve.diff(result.plans), nl=False)
     sys.exit(result.status)
+
+
+@cli.command()
+@click.option("--server", is_flag=True, help="In a bare repository: install the pre-receive gate.")
+def install(server: bool) -> None:
+    """Set up the merge driver, .gitattributes, hooks and lock files in this repository."""
+    from migguard.installer.install import install as run_install
+
+    try:
+        lines = run_install(".", server=server)
+    except (InputError, gitio_error()) as error:
+        fail(str(error))
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command()
+def uninstall() -> None:
+    """Remove everything `install` set up; earlier hooks are restored."""
+    from migguard.installer.install import uninstall as run_uninstall
+
+    try:
+        lines = run_uninstall(".")
+    except (InputError, gitio_error()) as error:
+        fail(str(error))
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command()
+def status() -> None:
+    """Say what is installed and what is missing (exit 1 when something is missing)."""
+    from migguard.installer.install import status as run_status
+
+    try:
+        complete, lines = run_status(".")
+    except (InputError, gitio_error()) as error:
+        fail(str(error))
+    for line in lines:
+        click.echo(line)
+    sys.exit(0 if complete else 1)
+
+
+@cli.command("merge-driver", context_settings={"ignore_unknown_options": True})
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def merge_driver(arguments: tuple[str, ...]) -> None:
+    """Called by git: merge a lock file (O A B P)."""
+    from migguard.mergedriver.driver import main as driver_main
+
+    sys.exit(driver_main(list(arguments)))
+
+
+@cli.command("hook", context_settings={"ignore_unknown_options": True})
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def hook(arguments: tuple[str, ...]) -> None:
+    """Called by the hook shims: hook NAME [ARGS]."""
+    from migguard.hooks.runner import main as hook_main
+
+    sys.exit(hook_main(list(arguments)))
+
+
+def gitio_error() -> type[Exception]:
+    from migguard.gitio import GitError
+
+    return GitError

@@ -1,8 +1,6 @@
 """`[tool.migguard]` in pyproject.toml or `[migguard]` in setup.cfg; defaults need no file."""
 from __future__ import annotations
 
-import configparser
-import tomllib
 from typing import Callable, NamedTuple
 
 STRATEGIES = ("merge", "renumber")
@@ -31,8 +29,11 @@ class Config(NamedTuple):
 def load(read_text: Callable[[str], str | None]) -> Config:
     """Read the configuration through `read_text(relative_path)`, which returns None when absent."""
     raw: dict[str, object] = {}
+    source = ""
     pyproject = read_text("pyproject.toml")
-    if pyproject:
+    if pyproject and "migguard" in pyproject:
+        import tomllib
+
         try:
             raw = tomllib.loads(pyproject).get("tool", {}).get("migguard", {})
         except tomllib.TOMLDecodeError as error:
@@ -47,6 +48,8 @@ def load(read_text: Callable[[str], str | None]) -> Config:
 
 
 def _from_setup_cfg(text: str) -> dict[str, object]:
+    import configparser
+
     parser = configparser.ConfigParser()
     try:
         parser.read_string(text)

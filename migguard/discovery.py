@@ -104,3 +104,14 @@ def in_tree(entries: list[TreeEntry], config: Config, under: str = "") -> list[P
         if package is not None:
             packages.append(package)
     return packages
+
+
+def touches_migrations(paths: Iterable[str], config: Config) -> bool:
+    """Whether any of these changed paths can change a migration graph or a lock file (cheap, no reading)."""
+    for path in paths:
+        directory, _, filename = path.rpartition("/")
+        if filename == config.lockfile or directory.rsplit("/", 1)[-1] == "migrations":
+            return True
+        if NUMBERED_MODULE.match(filename) or (config.apps and config.label_for(directory) is not None):
+            return True
+    return False

@@ -1,0 +1,237 @@
+"""What each git hook does. The shims call `python -m migguard hook NAME ARGS...`.
+
+A hook with nothing to do makes one or two git calls and imports nothing heavy; post-merge and
+post-rewrite cannot stop git, so what they cannot resolve they say loudly, and pre-push refuses."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from migguard import gitio
+from migguard.config import Config, ConfigError, load as load_config
+from migguard.discovery import touches_migrations
+from migguard.errors import InputError
+
+ZERO = "0" * 40
+GATES = ("pre-push", "pre-receive")
+
+
+def say(line: str) -> None:
+    print(f"migguard: {line}", file=sys.stderr)
+
+
+def read_config(root: str) -> Config:
+    def read_text(path: str) -> str | None:
+        try:
+            return Path(root, path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    return load_config(read_text)
+
+
+def changed_paths(root: str, *arguments: str) -> list[str]:
+    return gitio.run(["diff", "--name-only", "-z", "--no-renames", *arguments], root).decode().split("\0")
+
+
+def state_paths(root: str, *names: str) -> list[Path]:
+    """Where git keeps these state files for this worktree, in one git call."""
+    arguments = [part for name in names for part in ("--git-path", name)]
+    out = gitio.text(["rev-parse", *arguments], root).splitlines()
+    return [(Path(root) / line).resolve() for line in out]
+
+
+def resolve(root: str, strategy: str, upstream: dict[str, str] | None) -> tuple[list[str], list[str]]:
+    """Run `fix` on the work tree, say what it could not do: (touched paths, one summary per app)."""
+    from migguard import fixing
+    from migguard.project import load_worktree
+
+    project = load_worktree(root, full=True)
+    if not project.conflicts():
+        return [], []
+    result = fixing.fix(root, strategy, upstream=upstream, project=project, stage=True)
+    if result.unresolved:
+        for line in result.lines:
+            if line.startswith(tuple(f"{label}:" for label in result.unresolved)) or line.startswith("  "):
+                say(line)
+        say(f"NOT RESOLVED: {', '.join(result.unresolved)}. Run `migguard fix` (git push refuses until then).")
+    paths = sorted({path for plan in result.plans for change in plan.changes
+                    for path in (change.path, change.old_path) if path})
+    return paths, [plan.summary for plan in result.plans]
+
+
+def post_merge(arguments: list[str], root: str) -> int:
+    squash = arguments[:1] == ["1"]
+    merge_head, = state_paths(root, "MERGE_HEAD")
+    if squash:
+        changed = changed_paths(root, "--cached", "HEAD")
+    elif merge_head.exists():
+        changed = changed_paths(root, "HEAD^1", "HEAD")
+    else:
+        return 0
+    config = read_config(root)
+    if not touches_migrations(changed, config):
+        return 0
+    if squash:
+        for summary in resolve(root, config.merge_strategy, None)[1]:
+            say(f"{summary}; staged for the squash commit")
+        return 0
+    paths, summaries = resolve(root, config.merge_strategy, _leaves_at(root, "HEAD^1"))
+    if paths:
+        from migguard.hooks.commits import amend_head
+
+        new = amend_head(root, paths, "resolve migrations in the merge commit")
+        for summary in summaries:
+            say(f"{summary}; in merge commit {new[:10]}")
+    return 0
+
+
+def pre_commit(arguments: list[str], root: str) -> int:
+    merge_head, = state_paths(root, "MERGE_HEAD")
+    staged = changed_paths(root, "--cached", "HEAD")
+    config = read_config(root)
+    if not touches_migrations(staged, config):
+        return 0
+    if merge_head.exists():
+        for summary in resolve(root, config.merge_strategy, _leaves_at(root, "HEAD"))[1]:
+            say(f"{summary}; staged into this merge commit")
+        return 0
+    return _keep_locks_in_step(root, staged)
+
+
+def _keep_locks_in_step(root: str, staged: list[str]) -> int:
+    """Update and stage the lock file of every app whose staged migrations moved its leaf."""
+    from migguard import lockfile
+    from migguard.project import load_revision
+
+    tree = gitio.text(["write-tree"], root)
+    project = load_revision(root, tree, under="")
+    for label, app in sorted(project.apps.items()):
+        if not any(path.startswith(f"{app.path}/") for path in staged):
+            continue
+        leaves = project.leaves(label)
+        state = project.lock_state(label)
+        if len(leaves) != 1 or state.ok:
+            continue
+        lock_path = project.lock_path(label)
+        Path(root, lock_path).write_text(lockfile.content(leaves[0]), encoding="utf-8")
+        gitio.run(["add", "--", lock_path], root)
+        say(f"{lock_path} -> {leaves[0]}")
+    return 0
+
+
+def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
+    if arguments[:1] != ["rebase"]:
+        return 0
+    onto = rebase_onto(root, stdin)
+    if onto is None:
+        say("could not tell what the rebase was onto; run `migguard check` and `migguard fix --onto REF`.")
+        return 0
+    config = read_config(root)
+    if not touches_migrations(changed_paths(root, onto, "HEAD"), config):
+        return 0
+    short = gitio.text(["rev-parse", "--short", onto], root)
+    paths, summaries = resolve(root, config.rebase_strategy, _leaves_at(root, onto))
+    if paths:
+        from migguard.hooks.commits import commit_on_top
+
+        verb = "Renumber" if config.rebase_strategy == "renumber" else "Merge"
+        new = commit_on_top(root, paths, f"{verb} migrations after rebase onto {short}")
+        for summary in summaries:
+            say(f"{summary}; in commit {new[:10]}")
+    return 0
+
+
+def rebase_onto(root: str, stdin: str) -> str | None:
+    """The commit a rebase replayed onto: git's state file, else the reflog (no stdin is needed)."""
+    for state in state_paths(root, "rebase-merge/onto", "rebase-apply/onto"):
+        if state.exists():
+            return state.read_text().strip()
+    for line in gitio.text(["reflog", "-n", "200", "--format=%H %gs", "HEAD"], root).splitlines():
+        sha, _, subject = line.partition(" ")
+        if subject.startswith(("rebase (start): checkout ", "rebase: checkout ")):
+            return sha
+    return None
+
+
+def _leaves_at(root: str, rev: str) -> dict[str, str]:
+    from migguard import fixing
+
+    try:
+        return fixing.upstream_leaves(root, rev)
+    except InputError:
+        return {}
+
+
+def gate(root: str, refs: list[tuple[str, str]], where: str) -> int:
+    """Refuse when any pushed commit has an app with several leaves, a bad lock file or a broken migration."""
+    from migguard.checking import check_revision
+
+    refused = False
+    for ref, sha in refs:
+        if sha == ZERO:
+            continue
+        try:
+            result = check_revision(root, sha)
+        except InputError:
+            continue
+        if result["ok"]:
+            continue
+        refused = True
+        say(f"refusing {ref} ({sha[:10]}):")
+        for error in result["errors"]:
+            say(f"  {error['message']}")
+    if refused:
+        say(f"run `migguard fix`, commit, and {where} again"
+            + (" (or `git push --no-verify` to skip this check)." if where == "push" else "."))
+        return 1
+    return 0
+
+
+def pre_push(arguments: list[str], root: str, stdin: str) -> int:
+    refs = []
+    for line in stdin.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[1] != ZERO:
+            refs.append((parts[0], parts[1]))
+    return gate(root, refs, "push")
+
+
+def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
+    refs = []
+    for line in stdin.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] != ZERO:
+            refs.append((parts[2], parts[1]))
+    return gate(root, refs, "push")
+
+
+STDIN_HOOKS = {"post-rewrite", "pre-push", "pre-receive"}
+
+
+def main(arguments: list[str]) -> int:
+    if not arguments:
+        print("migguard hook: usage: hook NAME [ARGS]", file=sys.stderr)
+        return 2
+    name, rest = arguments[0], arguments[1:]
+    if os.environ.get("MIGGUARD") == "0":
+        return 0
+    stdin = sys.stdin.read() if name in STDIN_HOOKS and not sys.stdin.isatty() else ""
+    root = os.getcwd()
+    try:
+        if name == "post-merge":
+            return post_merge(rest, root)
+        if name == "pre-commit":
+            return pre_commit(rest, root)
+        if name == "post-rewrite":
+            return post_rewrite(rest, root, stdin)
+        if name == "pre-push":
+            return pre_push(rest, root, stdin)
+        if name == "pre-receive":
+            return pre_receive(rest, root, stdin)
+    except (gitio.GitError, InputError, ConfigError, OSError) as error:
+        say(f"{name}: {error}")
+        return 1 if name in GATES else 0
+    print(f"migguard hook: unknown hook {name!r}", file=sys.stderr)
+    return 2

@@ -1,0 +1,216 @@
+"""`migguard install`, `uninstall` and `status`: the merge driver, .gitattributes and hook shims."""
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import sys
+from pathlib import Path
+
+from migguard import gitio
+from migguard.errors import InputError
+
+SHIM_MARKER = "# migguard-hook-shim"
+PREVIOUS = ".pre-migguard"
+CLIENT_HOOKS = ("post-merge", "pre-commit", "post-rewrite", "pre-push")
+SERVER_HOOKS = ("pre-receive",)
+STDIN_HOOKS = ("post-rewrite", "pre-push", "pre-receive")
+GATE_HOOKS = ("pre-push", "pre-receive")
+DRIVER_NAME = "migguard: merge max_migration.txt as sets of migration names"
+
+SHIM = """#!/bin/sh
+{marker}: installed by `migguard install`, removed by `migguard uninstall`.
+# Runs the hook that was here before (saved as {hook}{previous}), then migguard.
+hook={hook}
+python={python}
+here=$(dirname "$0")
+stdin_hook={stdin_hook}
+gate={gate}
+if [ "$stdin_hook" = 1 ]; then
+    input=$(mktemp "${{TMPDIR:-/tmp}}/migguard-hook.XXXXXX") || exit 1
+    trap 'rm -f "$input"' EXIT
+    cat > "$input"
+fi
+feed() {{ if [ "$stdin_hook" = 1 ]; then "$@" < "$input"; else "$@"; fi; }}
+if [ -x "$here/$hook{previous}" ]; then
+    feed "$here/$hook{previous}" "$@"
+    status=$?
+    if [ "$status" -ne 0 ] && [ "$hook" != post-merge ] && [ "$hook" != post-rewrite ]; then exit "$status"; fi
+fi
+if [ -x "$python" ]; then
+    feed "$python" -m migguard hook "$hook" "$@"
+elif command -v migguard >/dev/null 2>&1; then
+    feed migguard hook "$hook" "$@"
+else
+    echo "migguard: not installed (no $python, no migguard on PATH); the $hook hook checked nothing." >&2
+    if [ "$gate" = 1 ]; then
+        echo "migguard: refusing. Reinstall migguard, or push with --no-verify to skip this check." >&2
+        exit 1
+    fi
+fi
+"""
+
+
+def driver_command(python: str) -> str:
+    """The driver, falling back to git's own text merge when migguard is gone (%P is quoted by git)."""
+    quoted = shlex.quote(python)
+    return (f"if [ -x {quoted} ]; then {quoted} -m migguard merge-driver %O %A %B %P; "
+            f"elif command -v migguard >/dev/null 2>&1; then migguard merge-driver %O %A %B %P; "
+            f"else git merge-file -L ours -L base -L theirs %A %O %B; fi")
+
+
+def shim(hook: str, python: str) -> str:
+    return SHIM.format(marker=SHIM_MARKER, hook=hook, previous=PREVIOUS, python=shlex.quote(python),
+                       stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        return SHIM_MARKER in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def hooks_directory(cwd: str | Path) -> Path:
+    """Where git looks for hooks here (core.hooksPath respected)."""
+    return gitio.git_path(cwd, "hooks")
+
+
+def _is_bare(cwd: str | Path) -> bool:
+    return gitio.text(["rev-parse", "--is-bare-repository"], cwd) == "true"
+
+
+def attributes_line(lockfile: str) -> str:
+    return f"**/{lockfile} merge=migguard"
+
+
+def _repository(cwd: str | Path) -> tuple[Path | None, bool]:
+    """The work tree's top (None when bare) and whether the repository is bare."""
+    try:
+        bare = _is_bare(cwd)
+    except gitio.GitError:
+        raise InputError(f"{Path(cwd).resolve()} is not inside a git repository.") from None
+    return (None if bare else gitio.top_level(cwd)), bare
+
+
+def install_hook(directory: Path, hook: str, python: str) -> str:
+    path = directory / hook
+    text = shim(hook, python)
+    if path.exists() and is_ours(path):
+        if path.read_text(encoding="utf-8") == text:
+            return f"hook {hook}: already installed"
+        path.write_text(text, encoding="utf-8")
+        return f"hook {hook}: updated"
+    note = ""
+    if path.exists() or path.is_symlink():
+        previous = directory / f"{hook}{PREVIOUS}"
+        os.replace(path, previous)
+        note = f" (runs the earlier hook first, kept as {previous.name})"
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return f"hook {hook}: installed{note}"
+
+
+def uninstall_hook(directory: Path, hook: str) -> str | None:
+    path = directory / hook
+    previous = directory / f"{hook}{PREVIOUS}"
+    if not is_ours(path):
+        return None
+    path.unlink()
+    if previous.exists() or previous.is_symlink():
+        os.replace(previous, path)
+        return f"hook {hook}: removed, earlier hook restored"
+    return f"hook {hook}: removed"
+
+
+def install(cwd: str | Path = ".", server: bool = False, python: str | None = None) -> list[str]:
+    """Install everything; a second run changes nothing. Returns what it did, a line each."""
+    python = python or sys.executable
+    top, bare = _repository(cwd)
+    if server:
+        if not bare:
+            raise InputError("`migguard install --server` belongs in a bare repository (the one people push to).")
+        directory = hooks_directory(cwd)
+        return [install_hook(directory, hook, python) for hook in SERVER_HOOKS]
+    if top is None:
+        raise InputError("this is a bare repository: use `migguard install --server`.")
+    from migguard.checking import write_locks
+    from migguard.project import load_worktree
+
+    project = load_worktree(top)
+    lines = []
+    if project.config.lockfile:
+        lines.append(_install_attributes(top, attributes_line(project.config.lockfile)))
+        lines.append(_install_driver(top, python))
+    directory = hooks_directory(top)
+    lines += [install_hook(directory, hook, python) for hook in CLIENT_HOOKS]
+    if not project.apps:
+        lines.append("no Django migrations found here yet: the hooks wait for the first one.")
+    for path, before, leaf in write_locks(project):
+        lines.append(f"lock file {path}: created ({leaf})" if before == "missing" else f"lock file {path}: {before}, now {leaf}")
+    for label in sorted(project.conflicts()):
+        lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
+    return lines
+
+
+def _install_attributes(top: Path, line: str) -> str:
+    path = top / ".gitattributes"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if line in text.splitlines():
+        return ".gitattributes: already routes lock files to the migguard driver"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(("" if not text or text.endswith("\n") else "\n") + line + "\n")
+    return f".gitattributes: added `{line}` (commit it so every clone uses the driver)"
+
+
+def _install_driver(top: Path, python: str) -> str:
+    command = driver_command(python)
+    current = gitio.run(["config", "--get", "merge.migguard.driver"], top, check=False).decode().strip()
+    if current == command:
+        return "git config merge.migguard: already set"
+    gitio.run(["config", "merge.migguard.name", DRIVER_NAME], top)
+    gitio.run(["config", "merge.migguard.driver", command], top)
+    return "git config merge.migguard: merge driver set"
+
+
+def uninstall(cwd: str | Path = ".") -> list[str]:
+    top, bare = _repository(cwd)
+    directory = hooks_directory(cwd)
+    lines = [line for hook in (*CLIENT_HOOKS, *SERVER_HOOKS) if (line := uninstall_hook(directory, hook))]
+    if top is not None:
+        if gitio.run(["config", "--get-regexp", r"^merge\.migguard\."], top, check=False).strip():
+            gitio.run(["config", "--remove-section", "merge.migguard"], top)
+            lines.append("git config merge.migguard: removed")
+        path = top / ".gitattributes"
+        if path.exists():
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.endswith(" merge=migguard")]
+            if len(kept) != len(path.read_text(encoding="utf-8").splitlines()):
+                if any(line.strip() for line in kept):
+                    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+                else:
+                    path.unlink()
+                lines.append(".gitattributes: migguard line removed")
+    return lines or ["migguard was not installed here."]
+
+
+def status(cwd: str | Path = ".") -> tuple[bool, list[str]]:
+    """(everything installed, a line per part)."""
+    top, bare = _repository(cwd)
+    directory = hooks_directory(cwd)
+    hooks = SERVER_HOOKS if bare else CLIENT_HOOKS
+    lines, complete = [], True
+    for hook in hooks:
+        ours = is_ours(directory / hook)
+        complete &= ours
+        chained = " (chained to an earlier hook)" if (directory / f"{hook}{PREVIOUS}").exists() else ""
+        lines.append(f"hook {hook}: {'installed' + chained if ours else 'missing'}")
+    if top is not None:
+        driver = gitio.run(["config", "--get", "merge.migguard.driver"], top, check=False).decode().strip()
+        complete &= bool(driver)
+        lines.append(f"merge driver: {'configured' if driver else 'missing'}")
+        attributes = top / ".gitattributes"
+        routed = attributes.exists() and any(l.endswith(" merge=migguard") for l in attributes.read_text(encoding="utf-8").splitlines())
+        complete &= routed
+        lines.append(f".gitattributes: {'routes lock files to migguard' if routed else 'missing the migguard line'}")
+    return complete, lines

@@ -1,0 +1,65 @@
+"""The git merge driver for lock files: a 3-way merge of migration-name sets.
+
+Git calls it with three temporary files (%O ancestor, %A current, %B other) and the path (%P).
+It writes the result to %A and nothing else. Anything unexpected falls back to `git merge-file`,
+so the user gets git's own conflict, never less than git would give."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+NAME = re.compile(r"^\w+$")
+
+
+def read_names(data: bytes) -> frozenset[str] | None:
+    """The names a lock file holds, or None when it is not a plain list of migration names."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not all(NAME.match(name) for name in names):
+        return None
+    return frozenset(names)
+
+
+def merge_names(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """(O - removed by A - removed by B) | added by A | added by B, sorted, one per line; None when unsure."""
+    sets = [read_names(data) for data in (base, ours, theirs)]
+    if any(names is None for names in sets):
+        return None
+    o, a, b = sets  # type: ignore[misc]
+    merged = (o & a & b) | (a - o) | (b - o)
+    return "".join(f"{name}\n" for name in sorted(merged)).encode()
+
+
+def fall_back(base: str, ours: str, theirs: str) -> int:
+    """git's own text merge, conflict markers included; non-zero when it conflicts."""
+    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", ours, base, theirs])
+    return 1 if done.returncode != 0 else 0
+
+
+def main(arguments: list[str]) -> int:
+    if len(arguments) < 3:
+        print("migguard merge-driver: usage: merge-driver O A B [P]", file=sys.stderr)
+        return 2
+    base, ours, theirs = arguments[:3]
+    path = arguments[3] if len(arguments) > 3 else ours
+    if os.environ.get("MIGGUARD") == "0":
+        return fall_back(base, ours, theirs)
+    try:
+        with open(base, "rb") as b, open(ours, "rb") as a, open(theirs, "rb") as t:
+            merged = merge_names(b.read(), a.read(), t.read())
+    except OSError:
+        merged = None
+    if merged is None:
+        return fall_back(base, ours, theirs)
+    with open(ours, "wb") as handle:
+        handle.write(merged)
+    names = merged.decode().split()
+    if len(names) > 1:
+        print(f"migguard: {path} now names {len(names)} leaves ({', '.join(names)}); resolving them after the merge",
+              file=sys.stderr)
+    return 0
