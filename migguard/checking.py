@@ -31,7 +31,10 @@ def check_worktree(path: str | Path | None = None) -> dict:
 
 
 def check_revision(path: str | Path, rev: str) -> dict:
-    """Check commit `rev` from git objects; an unchanged tree is answered from the cache."""
+    """Check commit `rev` from git objects.
+
+    Answered from the cache when the commit's tree was checked before, or when another commit
+    had the same migrations, lock files and configuration (the common case for a new commit)."""
     try:
         common, prefix, tree = gitio.resolve_tree(path, rev)
     except gitio.GitError as error:
@@ -39,10 +42,17 @@ def check_revision(path: str | Path, rev: str) -> dict:
     cached = cache.load_result(common, tree, prefix)
     if cached is not None:
         return cached
-    from migguard.project import load_revision
-    from migguard.report import check_result
+    from migguard.revision import revision_inputs
 
-    result = check_result(load_revision(path, tree, under=prefix))
+    inputs = revision_inputs(path, tree, under=prefix)
+    content = "content:" + inputs.content_key()
+    result = cache.load_result(common, content, prefix)
+    if result is None:
+        from migguard.project import load_revision
+        from migguard.report import check_result
+
+        result = check_result(load_revision(path, tree, under=prefix, inputs=inputs))
+        cache.store_result(common, content, prefix, result)
     cache.store_result(common, tree, prefix, result)
     return result
 

@@ -78,14 +78,14 @@ def resolve_tree(cwd: str | Path, rev: str) -> tuple[Path, str, str]:
 
 
 def ls_tree(cwd: str | Path, treeish: str) -> list[TreeEntry]:
-    out = run(["ls-tree", "-r", "-z", "--full-tree", treeish], cwd)
+    """Every blob and submodule below `treeish`, recursively."""
+    out = run(["ls-tree", "-r", "-z", "--full-tree", treeish], cwd).decode("utf-8", "surrogateescape")
     entries = []
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, path = record.split(b"\t", 1)
-        mode, kind, oid = meta.decode().split()
-        entries.append(TreeEntry(mode, kind, oid, path.decode("utf-8", "surrogateescape")))
+    for record in out.split("\0"):
+        if record:
+            meta, _, path = record.partition("\t")
+            mode, kind, oid = meta.split(" ")
+            entries.append(TreeEntry(mode, kind, oid, path))
     return entries
 
 

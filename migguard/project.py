@@ -11,6 +11,7 @@ from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
 from migguard.graph import Graph, Key
+from migguard.revision import RevisionInputs, config_from as _config_from, revision_inputs
 from migguard.lockfile import LockState
 from migguard.reader import MigrationSource
 
@@ -85,34 +86,14 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
     return _assemble(root, config, packages, read, full=full)
 
 
-def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False) -> Project:
+def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
+                  inputs: RevisionInputs | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
     `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
-    try:
-        common, prefix, tree = gitio.resolve_tree(cwd, rev)
-        entries = gitio.ls_tree(cwd, tree)
-    except gitio.GitError as error:
-        raise InputError(str(error)) from None
-    by_path = {entry.path: entry.oid for entry in entries if entry.kind == "blob"}
-
-    def read_root_text(path: str) -> str | None:
-        oid = by_path.get(path)
-        if oid is None:
-            return None
-        return gitio.cat_blobs(cwd, [oid]).get(oid, b"").decode("utf-8", "replace")
-
-    config = _config_from(read_root_text)
-    packages = discovery.in_tree(entries, config, prefix if under is None else under)
-    return _assemble(str(cwd), config, packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
-                     parse_cache=cache.ParseCache.for_common_dir(common))
-
-
-def _config_from(read_text: Callable[[str], str | None]) -> Config:
-    try:
-        return config_module.load(read_text)
-    except config_module.ConfigError as error:
-        raise InputError(str(error)) from None
+    inputs = inputs or revision_inputs(cwd, rev, under)
+    return _assemble(str(cwd), inputs.config, inputs.packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
+                     parse_cache=cache.ParseCache.for_common_dir(inputs.common_dir))
 
 
 def _read_file(path: str) -> str | None:
