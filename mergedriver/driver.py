@@ -60,6 +60,6 @@ def main(arguments: list[str]) -> int:
         handle.write(merged)
     names = merged.decode().split()
     if len(names) > 1:
-        print(f"migguard: {path} now names {len(names)} leaves ({', '.join(names)}); resolving them after the merge",
-              file=sys.stderr)
+        print(f"migguard: {path} now names {len(names)} leaves ({', '.join(names)}); "
+              f"migguard resolves them once git is done", file=sys.stderr)
     return 0

@@ -184,3 +184,12 @@ def gitio_error() -> type[Exception]:
     from migguard.gitio import GitError
 
     return GitError
+
+
+@cli.command()
+@click.option("--keep", metavar="DIR", help="Build the demo repository in DIR and keep it.")
+def demo(keep: str | None) -> None:
+    """Replay the seed story (merge, rebase, push) in a throwaway repository."""
+    from migguard.demo import run_demo
+
+    sys.exit(run_demo(keep, click.echo))
