@@ -9,13 +9,15 @@ from pathlib import Path
 
 from migguard import gitio
 from migguard.errors import InputError
+from migguard.installer import managers
+from migguard.repository import config_value, open_repository
 
-SHIM_MARKER = "# migguard-hook-shim"
+SHIM_MARKER = managers.MARKER
 PREVIOUS = ".pre-migguard"
 CLIENT_HOOKS = ("post-merge", "pre-commit", "post-rewrite", "pre-push")
 SERVER_HOOKS = ("pre-receive",)
-STDIN_HOOKS = ("post-rewrite", "pre-push", "pre-receive")
-GATE_HOOKS = ("pre-push", "pre-receive")
+STDIN_HOOKS = managers.STDIN_HOOKS
+GATE_HOOKS = managers.GATES
 DRIVER_NAME = "migguard: merge max_migration.txt as sets of migration names"
 
 SHIM = """#!/bin/sh
@@ -38,7 +40,7 @@ if [ -x "$here/$hook{previous}" ]; then
     if [ "$status" -ne 0 ] && [ "$hook" != post-merge ] && [ "$hook" != post-rewrite ]; then exit "$status"; fi
 fi
 if [ -x "$python" ]; then
-    feed "$python" -m migguard hook "$hook" "$@"
+    feed "$python" -I -m migguard hook "$hook" "$@"
 elif command -v migguard >/dev/null 2>&1; then
     feed migguard hook "$hook" "$@"
 else
@@ -54,7 +56,7 @@ fi
 def driver_command(python: str) -> str:
     """The driver, falling back to git's own text merge when migguard is gone (%P is quoted by git)."""
     quoted = shlex.quote(python)
-    return (f"if [ -x {quoted} ]; then {quoted} -m migguard merge-driver %O %A %B %P; "
+    return (f"if [ -x {quoted} ]; then {quoted} -I -m migguard merge-driver %O %A %B %P; "
             f"elif command -v migguard >/dev/null 2>&1; then migguard merge-driver %O %A %B %P; "
             f"else git merge-file -L ours -L base -L theirs %A %O %B; fi")
 
@@ -76,52 +78,70 @@ def hooks_directory(cwd: str | Path) -> Path:
     return gitio.git_path(cwd, "hooks")
 
 
-def _is_bare(cwd: str | Path) -> bool:
-    return gitio.text(["rev-parse", "--is-bare-repository"], cwd) == "true"
-
-
 def attributes_line(lockfile: str) -> str:
     return f"**/{lockfile} merge=migguard"
 
 
 def _repository(cwd: str | Path) -> tuple[Path | None, bool]:
     """The work tree's top (None when bare) and whether the repository is bare."""
-    try:
-        bare = _is_bare(cwd)
-    except gitio.GitError:
-        raise InputError(f"{Path(cwd).resolve()} is not inside a git repository.") from None
-    return (None if bare else gitio.top_level(cwd)), bare
+    repo = open_repository(cwd)
+    return (None if repo.bare else Path(repo.working_tree_dir)), repo.bare  # type: ignore[arg-type]
 
 
 def install_hook(directory: Path, hook: str, python: str) -> str:
+    """Write the shim; an earlier hook is kept and run first. Behind the pre-commit framework's
+    hook, the shim takes the `<hook>.legacy` slot that pre-commit runs before its own."""
     path = directory / hook
+    if managers.is_pre_commit_hook(path):
+        legacy = directory / f"{hook}.legacy"
+        if is_ours(legacy):
+            return _write_shim(legacy, hook, python, f"hook {hook}: already installed (run by pre-commit as {legacy.name})")
+        note = _install_at(legacy, directory / f"{hook}{PREVIOUS}", hook, python)
+        return f"hook {hook}: installed behind pre-commit as {legacy.name}{note}"
+    if is_ours(path):
+        return _write_shim(path, hook, python, f"hook {hook}: already installed")
+    return f"hook {hook}: installed{_install_at(path, directory / f'{hook}{PREVIOUS}', hook, python)}"
+
+
+def _write_shim(path: Path, hook: str, python: str, unchanged: str) -> str:
     text = shim(hook, python)
-    if path.exists() and is_ours(path):
-        if path.read_text(encoding="utf-8") == text:
-            return f"hook {hook}: already installed"
-        path.write_text(text, encoding="utf-8")
-        return f"hook {hook}: updated"
+    if path.read_text(encoding="utf-8") == text:
+        return unchanged
+    path.write_text(text, encoding="utf-8")
+    return f"hook {hook}: updated"
+
+
+def _install_at(path: Path, previous: Path, hook: str, python: str) -> str:
+    """Put the shim at `path`, moving what was there to `previous`; a note saying so."""
     note = ""
     if path.exists() or path.is_symlink():
-        previous = directory / f"{hook}{PREVIOUS}"
         os.replace(path, previous)
         note = f" (runs the earlier hook first, kept as {previous.name})"
-    directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(shim(hook, python), encoding="utf-8")
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return f"hook {hook}: installed{note}"
+    return note
 
 
 def uninstall_hook(directory: Path, hook: str) -> str | None:
-    path = directory / hook
-    previous = directory / f"{hook}{PREVIOUS}"
-    if not is_ours(path):
-        return None
-    path.unlink()
-    if previous.exists() or previous.is_symlink():
-        os.replace(previous, path)
-        return f"hook {hook}: removed, earlier hook restored"
-    return f"hook {hook}: removed"
+    for slot in (directory / hook, directory / f"{hook}.legacy"):
+        if is_ours(slot):
+            slot.unlink()
+            previous = directory / f"{hook}{PREVIOUS}"
+            if previous.exists() or previous.is_symlink():
+                os.replace(previous, slot)
+                return f"hook {hook}: removed, earlier hook restored"
+            return f"hook {hook}: removed"
+    return None
+
+
+def hook_installed(directory: Path, hook: str) -> str | None:
+    """How migguard's hook is installed here, or None."""
+    if is_ours(directory / hook):
+        return "installed" + (" (chained to an earlier hook)" if (directory / f"{hook}{PREVIOUS}").exists() else "")
+    if is_ours(directory / f"{hook}.legacy") and managers.is_pre_commit_hook(directory / hook):
+        return "installed (run by pre-commit)"
+    return None
 
 
 def install(cwd: str | Path = ".", server: bool = False, python: str | None = None) -> list[str]:
@@ -144,7 +164,13 @@ def install(cwd: str | Path = ".", server: bool = False, python: str | None = No
         lines.append(_install_attributes(top, attributes_line(project.config.lockfile)))
         lines.append(_install_driver(top, python))
     directory = hooks_directory(top)
-    lines += [install_hook(directory, hook, python) for hook in CLIENT_HOOKS]
+    mode = managers.layout(top, directory)
+    if mode == "husky":
+        lines += [managers.husky_install(top, hook, python) for hook in CLIENT_HOOKS]
+    elif mode == "lefthook":
+        lines += managers.lefthook_install(top, CLIENT_HOOKS, python)
+    else:
+        lines += [install_hook(directory, hook, python) for hook in CLIENT_HOOKS]
     if not project.apps:
         lines.append("no Django migrations found here yet: the hooks wait for the first one.")
     for path, before, leaf in write_locks(project):
@@ -165,22 +191,26 @@ def _install_attributes(top: Path, line: str) -> str:
 
 
 def _install_driver(top: Path, python: str) -> str:
+    repo = open_repository(top)
     command = driver_command(python)
-    current = gitio.run(["config", "--get", "merge.migguard.driver"], top, check=False).decode().strip()
-    if current == command:
+    if config_value(repo, 'merge "migguard"', "driver") == command:
         return "git config merge.migguard: already set"
-    gitio.run(["config", "merge.migguard.name", DRIVER_NAME], top)
-    gitio.run(["config", "merge.migguard.driver", command], top)
+    repo.git.config("merge.migguard.name", DRIVER_NAME)
+    repo.git.config("merge.migguard.driver", command)
     return "git config merge.migguard: merge driver set"
 
 
 def uninstall(cwd: str | Path = ".") -> list[str]:
     top, bare = _repository(cwd)
-    directory = hooks_directory(cwd)
+    directory = hooks_directory(top or cwd)
     lines = [line for hook in (*CLIENT_HOOKS, *SERVER_HOOKS) if (line := uninstall_hook(directory, hook))]
     if top is not None:
-        if gitio.run(["config", "--get-regexp", r"^merge\.migguard\."], top, check=False).strip():
-            gitio.run(["config", "--remove-section", "merge.migguard"], top)
+        lines += [line for hook in CLIENT_HOOKS if (line := managers.husky_uninstall(top, hook))]
+        if (line := managers.lefthook_uninstall(top)) is not None:
+            lines.append(line)
+        repo = open_repository(top)
+        if repo.config_reader().has_section('merge "migguard"'):
+            repo.git.config("--remove-section", "merge.migguard")
             lines.append("git config merge.migguard: removed")
         path = top / ".gitattributes"
         if path.exists():
@@ -197,16 +227,21 @@ def uninstall(cwd: str | Path = ".") -> list[str]:
 def status(cwd: str | Path = ".") -> tuple[bool, list[str]]:
     """(everything installed, a line per part)."""
     top, bare = _repository(cwd)
-    directory = hooks_directory(cwd)
+    directory = hooks_directory(top or cwd)
     hooks = SERVER_HOOKS if bare else CLIENT_HOOKS
+    mode = "plain" if top is None else managers.layout(top, directory)
     lines, complete = [], True
     for hook in hooks:
-        ours = is_ours(directory / hook)
-        complete &= ours
-        chained = " (chained to an earlier hook)" if (directory / f"{hook}{PREVIOUS}").exists() else ""
-        lines.append(f"hook {hook}: {'installed' + chained if ours else 'missing'}")
+        if mode == "husky":
+            how = "installed in .husky/" + hook if managers.husky_installed(top, hook) else None  # type: ignore[arg-type]
+        elif mode == "lefthook":
+            how = "installed as a lefthook job" if managers.lefthook_installed(top) else None  # type: ignore[arg-type]
+        else:
+            how = hook_installed(directory, hook)
+        complete &= how is not None
+        lines.append(f"hook {hook}: {how or 'missing'}")
     if top is not None:
-        driver = gitio.run(["config", "--get", "merge.migguard.driver"], top, check=False).decode().strip()
+        driver = config_value(open_repository(top), 'merge "migguard"', "driver")
         complete &= bool(driver)
         lines.append(f"merge driver: {'configured' if driver else 'missing'}")
         attributes = top / ".gitattributes"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from migguard import gitio, overlap, resolve
+from migguard import overlap, resolve
 from migguard.errors import InputError
 from migguard.project import Project, load_revision, load_worktree
 
@@ -28,12 +28,9 @@ def upstream_leaves(root: str, ref: str) -> dict[str, str]:
 
 def default_upstream(root: str) -> str | None:
     """The branch's upstream, else the remote's default branch."""
-    for candidate in ("@{upstream}", "refs/remotes/origin/HEAD"):
-        try:
-            return gitio.text(["rev-parse", "--verify", "--quiet", "--symbolic-full-name", candidate], root) or None
-        except gitio.GitError:
-            continue
-    return None
+    from migguard.repository import default_upstream as upstream_of, open_repository
+
+    return upstream_of(open_repository(root))
 
 
 def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
@@ -92,9 +89,18 @@ def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None
         if upstream_leaf is None:
             lines.append(f"{label}: no upstream leaf to renumber after; writing a merge migration instead")
         else:
-            published = resolve.published_names(project.root, project.apps[label].path)
+            published = _published(project.root, project.apps[label].path)
             try:
                 return resolve.plan_renumber(project, label, upstream_leaf, published)
             except resolve.Refusal as refusal:
                 lines.append(f"{label}: not renumbered: {refusal}; writing a merge migration instead")
     return resolve.plan_merge(project, label)
+
+
+def _published(root: str, package_path: str) -> set[str]:
+    from migguard.repository import open_repository, published_names
+
+    try:
+        return published_names(open_repository(root), package_path)
+    except InputError:
+        return set()

@@ -233,19 +233,3 @@ def journal(root: str, plans: list[Plan]) -> None:
             handle.writelines(lines)
     except (gitio.GitError, OSError):
         pass
-
-
-def published_names(root: str, package_path: str) -> set[str]:
-    """Migration names of this package that exist on any remote-tracking branch."""
-    try:
-        refs = gitio.text(["for-each-ref", "--format=%(objectname)", "refs/remotes"], root).split()
-    except gitio.GitError:
-        return set()
-    names: set[str] = set()
-    for ref in dict.fromkeys(refs):
-        try:
-            listing = gitio.text(["ls-tree", "--name-only", ref, "--", f"{package_path}/"], root)
-        except gitio.GitError:
-            continue
-        names.update(Path(line).stem for line in listing.splitlines() if line.endswith(".py"))
-    return names

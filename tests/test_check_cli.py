@@ -164,3 +164,11 @@ def test_no_migration_is_ever_imported(tmp_path: Path) -> None:
     status, out, _ = migguard(project.root, "check", "--format", "json")
     assert json.loads(out)["apps"][0]["leaves"] == ["0002_b"]
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["check"], ["check", "--rev", "HEAD"]])
+def test_help_and_check_import_neither_libcst_nor_django(seed: DjangoProject, args: list[str]) -> None:
+    done = run([sys.executable, "-X", "importtime", "-m", "migguard", *args], seed.root, check=False)
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert "migguard" in imported
+    assert "libcst" not in imported and "django" not in imported
