@@ -189,22 +189,20 @@ def gate(root: str, refs: list[tuple[str, str]], where: str) -> int:
     return 0
 
 
+def pushed_refs(stdin: str, fields: int, ref: int, sha: int) -> list[tuple[str, str]]:
+    """(ref, new sha) of each line of a pre-push or pre-receive input; deletions left out."""
+    lines = (line.split() for line in stdin.splitlines())
+    return [(parts[ref], parts[sha]) for parts in lines if len(parts) == fields and parts[sha] != ZERO]
+
+
 def pre_push(arguments: list[str], root: str, stdin: str) -> int:
-    refs = []
-    for line in stdin.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[1] != ZERO:
-            refs.append((parts[0], parts[1]))
-    return gate(root, refs, "push")
+    """stdin: `<local ref> <local sha> <remote ref> <remote sha>` per ref."""
+    return gate(root, pushed_refs(stdin, 4, ref=0, sha=1), "push")
 
 
 def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
-    refs = []
-    for line in stdin.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] != ZERO:
-            refs.append((parts[2], parts[1]))
-    return gate(root, refs, "push")
+    """stdin: `<old sha> <new sha> <ref>` per ref."""
+    return gate(root, pushed_refs(stdin, 3, ref=2, sha=1), "push")
 
 
 STDIN_HOOKS = {"post-rewrite", "pre-push", "pre-receive"}

@@ -214,3 +214,19 @@ def diverge(project: DjangoProject, ours: list[str], theirs: list[str], app: str
         project.makemigrations(app)
         git(root, "add", "-A")
         git(root, "commit", "-qm", f"main: {field.split(' ')[0]}")
+
+
+def commit_models(project: DjangoProject, app: str, models: str, migration_name: str, message: str) -> None:
+    """Rewrite `app`'s models.py, let Django write the migration `migration_name`, commit both."""
+    project.models(app, models)
+    project.makemigrations(app, "--name", migration_name)
+    git(project.root, "add", "-A")
+    git(project.root, "commit", "-qm", message)
+
+
+def diverge_models(project: DjangoProject, feature: tuple[str, str], main: tuple[str, str], app: str = "api") -> None:
+    """Branch `feature` and then `main` each rewrite models.py: (models text, migration name) each."""
+    git(project.root, "checkout", "-q", "-b", "feature")
+    commit_models(project, app, *feature, "feature")
+    git(project.root, "checkout", "-q", "main")
+    commit_models(project, app, *main, "main")

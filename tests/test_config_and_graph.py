@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conftest import DjangoProject, diverge, git, person_models, run
+from conftest import DjangoProject, commit_models, diverge, diverge_models, git, person_models, run
 
 from test_fix import COUNTRY, DISCIPLINE, assert_django_happy, files
 from test_git_flows import assert_clean_and_one_leaf, head_files, install, migguard_lines
@@ -52,20 +52,9 @@ def test_bad_configuration_is_one_sentence(seed: DjangoProject) -> None:
 
 def test_deleted_model_collides_with_a_change_to_it(seed: DjangoProject) -> None:
     team = "\n\nclass Team(models.Model):\n    name = models.CharField(max_length=50)\n"
-    seed.models("api", person_models("email = models.EmailField(blank=True)") + team)
-    seed.makemigrations("api", "--name", "team")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "team")
-    git(seed.root, "checkout", "-q", "-b", "feature")
-    seed.models("api", person_models("email = models.EmailField(blank=True)"))
-    seed.makemigrations("api", "--name", "drop_team")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "feature: drop team")
-    git(seed.root, "checkout", "-q", "main")
-    seed.models("api", person_models("email = models.EmailField(blank=True)") + team + "    size = models.IntegerField(default=0)\n")
-    seed.makemigrations("api", "--name", "team_size")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "main: team size")
+    base = person_models("email = models.EmailField(blank=True)")
+    commit_models(seed, "api", base + team, "team", "team")
+    diverge_models(seed, (base, "drop_team"), (base + team + "    size = models.IntegerField(default=0)\n", "team_size"))
     git(seed.root, "merge", "-q", "--no-edit", "-X", "ours", "feature")
     done = migguard(seed.root, "fix", check=False)
     assert done.returncode == 1
@@ -75,16 +64,8 @@ def test_deleted_model_collides_with_a_change_to_it(seed: DjangoProject) -> None
 
 
 def test_force_resolves_and_django_agrees(seed: DjangoProject) -> None:
-    git(seed.root, "checkout", "-q", "-b", "feature")
-    seed.models("api", person_models("email = models.EmailField(blank=True, max_length=200)"))
-    seed.makemigrations("api", "--name", "longer_email")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "feature")
-    git(seed.root, "checkout", "-q", "main")
-    seed.models("api", person_models("email = models.EmailField(blank=True, max_length=100)"))
-    seed.makemigrations("api", "--name", "shorter_email")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "main")
+    diverge_models(seed, (person_models("email = models.EmailField(blank=True, max_length=200)"), "longer_email"),
+                   (person_models("email = models.EmailField(blank=True, max_length=100)"), "shorter_email"))
     git(seed.root, "merge", "-q", "--no-edit", "-X", "ours", "feature")
     assert migguard(seed.root, "fix", check=False).returncode == 1
     assert migguard(seed.root, "fix", "--force").returncode == 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DjangoProject, diverge, git, person_models, run
+from conftest import DjangoProject, diverge, diverge_models, git, person_models, run
 
 from migguard import fixing, resolve
 from migguard.project import load_worktree
@@ -294,17 +294,8 @@ def test_squashed_migrations_in_the_app(seed: DjangoProject) -> None:
 
 
 def test_overlap_is_not_resolved_without_force(seed: DjangoProject) -> None:
-    git(seed.root, "checkout", "-q", "-b", "feature")
-    seed.models("api", person_models("email = models.EmailField(blank=True, max_length=200)"))
-    seed.makemigrations("api", "--name", "longer_email")
-    git(seed.root, "commit", "-qam", "feature")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "feature")
-    git(seed.root, "checkout", "-q", "main")
-    seed.models("api", person_models("email = models.EmailField(blank=False)"))
-    seed.makemigrations("api", "--name", "required_email")
-    git(seed.root, "add", "-A")
-    git(seed.root, "commit", "-qm", "main")
+    diverge_models(seed, (person_models("email = models.EmailField(blank=True, max_length=200)"), "longer_email"),
+                   (person_models("email = models.EmailField(blank=False)"), "required_email"))
     git(seed.root, "merge", "-q", "--no-edit", "-X", "ours", "feature")
     status, out = migguard(seed.root, "fix")
     assert status == 1

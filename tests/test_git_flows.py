@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DjangoProject, clean_env, diverge, git, person_models, run
+from conftest import DjangoProject, clean_env, diverge, diverge_models, git, person_models, run
 
 from test_fix import CITY, COUNTRY, DISCIPLINE, MIGRATIONS, TEAM, assert_django_happy, files
 
@@ -272,16 +272,8 @@ def test_cherry_pick_resolves_nothing_behind_the_users_back(repo: DjangoProject,
 
 
 def test_overlap_is_left_to_the_user_and_push_refuses(repo: DjangoProject, remote: Path) -> None:
-    git(repo.root, "checkout", "-q", "-b", "feature")
-    repo.models("api", person_models("email = models.EmailField(blank=True, max_length=200)"))
-    repo.makemigrations("api", "--name", "longer_email")
-    git(repo.root, "add", "-A")
-    git(repo.root, "commit", "-qm", "feature")
-    git(repo.root, "checkout", "-q", "main")
-    (repo.root / "api/models.py").write_text(person_models("email = models.EmailField(blank=False)") + "\n\n# main\n")
-    repo.makemigrations("api", "--name", "required_email")
-    git(repo.root, "add", "-A")
-    git(repo.root, "commit", "-qm", "main")
+    diverge_models(repo, (person_models("email = models.EmailField(blank=True, max_length=200)"), "longer_email"),
+                   (person_models("email = models.EmailField(blank=False)") + "\n\n# main\n", "required_email"))
     done = git(repo.root, "merge", "--no-edit", "-X", "ours", "feature")
     lines = "\n".join(migguard_lines(done))
     assert "api: not resolved: both sides change the same thing" in lines
