@@ -23,6 +23,7 @@ class Graph:
         self.children: dict[Key, set[Key]] = {}
         self.dummies: dict[Key, tuple[Key, int]] = {}
         self.by_app: dict[str, set[Key]] = {}
+        self._leaves: dict[str, list[Key]] = {}
 
     def _touch(self, key: Key, origin: Key, line: int) -> None:
         if key not in self.parents:
@@ -68,7 +69,16 @@ class Graph:
         return sorted(self.by_app.get(app, ()))
 
     def leaf_nodes(self, app: str) -> list[Key]:
+        """Nodes of `app` with no child in `app`; remembered once the graph is complete."""
+        if app in self._leaves:
+            return self._leaves[app]
         return [k for k in self.app_nodes(app) if all(c[0] != app for c in self.children[k])]
+
+    def freeze(self) -> None:
+        """The graph will not change any more: remember each app's leaves."""
+        self._leaves = {}
+        for app in self.by_app:
+            self._leaves[app] = self.leaf_nodes(app)
 
     def root_nodes(self, app: str) -> list[Key]:
         return [k for k in self.app_nodes(app) if all(p[0] != app for p in self.parents[k])]
@@ -85,15 +95,35 @@ class Graph:
         return seen
 
     def find_cycle(self) -> list[Key] | None:
-        """One dependency cycle among the real nodes, or None."""
+        """One dependency cycle among the real nodes, or None (the same one on every run)."""
+        if self._acyclic():
+            return None
+        return self._cycle(ordered=True)
+
+    def _acyclic(self) -> bool:
+        """Kahn's algorithm: every real node can be removed parents first."""
+        waiting = {key: sum(1 for p in self.parents[key] if p in self.nodes) for key in self.nodes}
+        ready = [key for key, count in waiting.items() if count == 0]
+        removed = 0
+        while ready:
+            key = ready.pop()
+            removed += 1
+            for child in self.children[key]:
+                if child in waiting:
+                    waiting[child] -= 1
+                    if waiting[child] == 0:
+                        ready.append(child)
+        return removed == len(self.nodes)
+
+    def _cycle(self, ordered: bool) -> list[Key] | None:
+        arrange = sorted if ordered else list
         state: dict[Key, int] = {}
-        for start in sorted(self.nodes):
+        for start in arrange(self.nodes):
             if start in state:
                 continue
-            path: list[Key] = []
-            stack: list[tuple[Key, list[Key]]] = [(start, sorted(self.parents[start]))]
+            path: list[Key] = [start]
+            stack: list[tuple[Key, list[Key]]] = [(start, arrange(self.parents[start]))]
             state[start] = 1
-            path.append(start)
             while stack:
                 node, pending = stack[-1]
                 if not pending:
@@ -107,16 +137,19 @@ class Graph:
                 if parent not in state and parent in self.nodes:
                     state[parent] = 1
                     path.append(parent)
-                    stack.append((parent, sorted(self.parents[parent])))
+                    stack.append((parent, arrange(self.parents[parent])))
         return None
 
 
 def build(migrations: Mapping[Key, MigrationSource]) -> tuple[Graph, list[GraphError]]:
     """Build the graph of every migration of the project, as Django would with no database."""
     graph = Graph()
-    apps = {key[0] for key in migrations}
+    graph.nodes = set(migrations)
+    graph.parents = {key: set() for key in migrations}
+    graph.children = {key: set() for key in migrations}
     for key in migrations:
-        graph.add_node(key)
+        graph.by_app.setdefault(key[0], set()).add(key)
+    apps = set(graph.by_app)
     ordered = sorted(migrations.items())
     for key, migration in ordered:
         for dependency in migration.dependencies:
@@ -140,6 +173,7 @@ def build(migrations: Mapping[Key, MigrationSource]) -> tuple[Graph, list[GraphE
         GraphError(origin, line, f"depends on {missing[0]}.{missing[1]}, which does not exist")
         for missing, (origin, line) in sorted(graph.dummies.items())
     ]
+    graph.freeze()
     if not errors:
         cycle = graph.find_cycle()
         if cycle:

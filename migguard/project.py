@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from migguard import cache, config as config_module, discovery, gitio, graph as graph_module, lockfile, reader
+from migguard import cache, discovery, gitio, graph as graph_module, lockfile, reader
 from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
@@ -77,8 +77,7 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
         found = {}
         for key in keys:
             try:
-                with open(key, "rb") as handle:
-                    found[key] = handle.read()
+                found[key] = _read_bytes(key)
             except OSError:
                 continue
         return found
@@ -94,6 +93,19 @@ def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: boo
     inputs = inputs or revision_inputs(cwd, rev, under)
     return _assemble(str(cwd), inputs.config, inputs.packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
                      parse_cache=cache.ParseCache.for_common_dir(inputs.common_dir))
+
+
+def _read_bytes(path: str) -> bytes:
+    """A whole file with plain system calls (thousands of small files: no buffered file objects)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(descriptor).st_size
+        data = os.read(descriptor, size)
+        while len(data) < size and (chunk := os.read(descriptor, size - len(data))):
+            data += chunk
+        return data
+    finally:
+        os.close(descriptor)
 
 
 def _read_file(path: str) -> str | None:

@@ -98,7 +98,7 @@ def plan_renumber(project: Project, label: str, upstream_leaf: str, published: s
     package = project.apps[label].path
     existing = set(project.apps[label].files)
     leaving = {key[1] for key in renames}
-    for key, new in renames.items():
+    for new in renames.values():
         if new in existing and new not in leaving:
             raise Refusal(f"{package}/{new}.py exists already; migguard never overwrites a migration")
     roots = [key for key in moving if not any(p in moving_set for p in graph.parents[key] if p[0] == label)]
@@ -122,7 +122,7 @@ def plan_renumber(project: Project, label: str, upstream_leaf: str, published: s
                 changes.append(Change(f"{package}/{renames[key]}.py".lstrip("/"), after, text, path))
             elif after != text:
                 changes.append(Change(path, after, text))
-    new_leaf = renames.get(moving[-1], moving[-1][1])
+    new_leaf = renames.get(branch_leaves[0], branch_leaves[0][1])
     changes += _lock_change(project, label, new_leaf)
     moved = ", ".join(f"{old[1]} -> {new}" for old, new in renames.items())
     return Plan(label, "renumber", changes, [(old[1], new) for old, new in renames.items()],

@@ -1,13 +1,9 @@
 """migguard's leaves and conflicts equal Django's MigrationLoader(None) on Django-written migrations."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import DjangoProject, diverge, git, person_models, run
+from conftest import DjangoProject, diverge, git, person_models
 
 from migguard.checking import check_worktree
 

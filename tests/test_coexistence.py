@@ -6,8 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import DjangoProject, clean_env, diverge, git, run
+from conftest import DjangoProject, diverge, git, run
 
 from test_fix import COUNTRY, DISCIPLINE
 from test_git_flows import MERGE_FILE, assert_clean_and_one_leaf, head_files, migguard_lines
@@ -176,7 +175,7 @@ def test_adopting_a_repository_with_dozens_of_apps(tmp_path: Path) -> None:
     project = DjangoProject(tmp_path / "big")
     labels = [f"app{index:02d}" for index in range(30)]
     for label in labels:
-        project.add_app(label, f"from django.db import models\n\n\nclass Thing(models.Model):\n    name = models.CharField(max_length=9)\n")
+        project.add_app(label, "from django.db import models\n\n\nclass Thing(models.Model):\n    name = models.CharField(max_length=9)\n")
     project.makemigrations(*labels)
     git(project.root, "init", "-q", "-b", "main")
     commit_all(project, "thirty apps")
