@@ -55,10 +55,23 @@ def main() -> None:
         git(root, "checkout", "-q", "master")
         git(root, "-c", "core.hooksPath=/dev/null", "merge", "--no-ff", "--no-edit", "docs")
         (root / ".git/MERGE_HEAD").write_text(git(root, "rev-parse", "HEAD^2") + "\n")
+        post_merge = median_ms(["sh", ".git/hooks/post-merge", "0"], root, arguments.runs)
+        (root / ".git/MERGE_HEAD").unlink()
+        git(root, "checkout", "-qb", "one-migration", "HEAD~1")
+        (root / "app000/migrations/0101_extra.py").write_text(
+            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+            "    dependencies = [('app000', '0100_item_f099')]\n    operations = []\n")
+        git(root, "add", "-A")
+        git(root, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "one migration")
+        git(root, "checkout", "-q", "master")
+        git(root, "-c", "core.hooksPath=/dev/null", "merge", "--no-ff", "--no-edit", "one-migration")
+        (root / ".git/MERGE_HEAD").write_text(git(root, "rev-parse", "HEAD^2") + "\n")
+        subprocess.run(["sh", ".git/hooks/post-merge", "0"], cwd=root, capture_output=True)
+        post_merge_migration = median_ms(["sh", ".git/hooks/post-merge", "0"], root, arguments.runs)
+        (root / ".git/MERGE_HEAD").unlink()
         head = git(root, "rev-parse", "HEAD")
         push_stdin = f"refs/heads/master {head} refs/heads/master {'0' * 40}\n"
         python = median_ms([sys.executable, "-c", "pass"], root, arguments.runs)
-        post_merge = median_ms(["sh", ".git/hooks/post-merge", "0"], root, arguments.runs)
         drop = ["rm", "-rf", ".git/migguard"]
         pre_push_cold = median_ms(["sh", ".git/hooks/pre-push", "origin", "x"], root, 5, push_stdin, before=drop)
         subprocess.run(["sh", ".git/hooks/pre-push", "origin", "x"], cwd=root, input=push_stdin, text=True, capture_output=True)
@@ -69,6 +82,7 @@ def main() -> None:
     rows = [
         ("python -c pass", python),
         ("post-merge, no migration changed", post_merge),
+        ("post-merge, one new migration, no conflict (cache warm)", post_merge_migration),
         ("pre-push of a clean branch, cache warm", pre_push_warm),
         ("pre-push of a new commit (no migration changed)", pre_push_new),
         ("pre-push, every cache deleted", pre_push_cold),

@@ -42,14 +42,25 @@ def state_paths(root: str, *names: str) -> list[Path]:
     return [(Path(root) / line).resolve() for line in out]
 
 
-def resolve(root: str, strategy: str, upstream: dict[str, str] | None) -> tuple[list[str], list[str]]:
-    """Run `fix` on the work tree, say what it could not do: (touched paths, one summary per app)."""
+def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool) -> tuple[list[str], list[str]]:
+    """Run `fix` on the work tree, say what it could not do: (touched paths, one summary per app).
+
+    Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the
+    cached `check --rev HEAD` first, work in progress of a quick read of the work tree."""
     from migguard import fixing
     from migguard.project import load_worktree
 
+    if committed:
+        from migguard.checking import check_revision
+
+        if not check_revision(root, "HEAD")["conflicts"]:
+            return [], []
+    elif not load_worktree(root).conflicts():
+        return [], []
     project = load_worktree(root, full=True)
     if not project.conflicts():
         return [], []
+    upstream = _leaves_at(root, upstream_rev) if upstream_rev and strategy == "renumber" else None
     result = fixing.fix(root, strategy, upstream=upstream, project=project, stage=True)
     if result.unresolved:
         for line in result.lines:
@@ -74,10 +85,10 @@ def post_merge(arguments: list[str], root: str) -> int:
     if not touches_migrations(changed, config):
         return 0
     if squash:
-        for summary in resolve(root, config.merge_strategy, None)[1]:
+        for summary in resolve(root, config.merge_strategy, None, committed=False)[1]:
             say(f"{summary}; staged for the squash commit")
         return 0
-    paths, summaries = resolve(root, config.merge_strategy, _leaves_at(root, "HEAD^1"))
+    paths, summaries = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
     if paths:
         from migguard.hooks.commits import amend_head
 
@@ -94,7 +105,7 @@ def pre_commit(arguments: list[str], root: str) -> int:
     if not touches_migrations(staged, config):
         return 0
     if merge_head.exists():
-        for summary in resolve(root, config.merge_strategy, _leaves_at(root, "HEAD"))[1]:
+        for summary in resolve(root, config.merge_strategy, "HEAD", committed=False)[1]:
             say(f"{summary}; staged into this merge commit")
         return 0
     return _keep_locks_in_step(root, staged)
@@ -132,7 +143,7 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     if not touches_migrations(changed_paths(root, onto, "HEAD"), config):
         return 0
     short = gitio.text(["rev-parse", "--short", onto], root)
-    paths, summaries = resolve(root, config.rebase_strategy, _leaves_at(root, onto))
+    paths, summaries = resolve(root, config.rebase_strategy, onto, committed=True)
     if paths:
         from migguard.hooks.commits import commit_on_top
 
