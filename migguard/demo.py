@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Callable
 
+from migguard.gitio import git_env
+
 MODELS = """\
 from django.db import models
 
@@ -46,8 +48,8 @@ class Demo:
     def __init__(self, root: Path, echo: Callable[[str], None]) -> None:
         self.root = root
         self.echo = echo
-        self.env = {key: value for key, value in os.environ.items()
-                    if key not in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "DJANGO_SETTINGS_MODULE")}
+        self.env = git_env()
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.env.update(GIT_AUTHOR_NAME="Demo", GIT_AUTHOR_EMAIL="demo@example.com", GIT_COMMITTER_NAME="Demo",
                         GIT_COMMITTER_EMAIL="demo@example.com", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
                         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))

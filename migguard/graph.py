@@ -32,13 +32,6 @@ class Graph:
             if key not in self.nodes:
                 self.dummies[key] = (origin, line)
 
-    def add_node(self, key: Key) -> None:
-        self.nodes.add(key)
-        self.by_app.setdefault(key[0], set()).add(key)
-        self.dummies.pop(key, None)
-        self.parents.setdefault(key, set())
-        self.children.setdefault(key, set())
-
     def add_dependency(self, child: Key, parent: Key, origin: Key, line: int) -> None:
         self._touch(child, origin, line)
         self._touch(parent, origin, line)

@@ -58,11 +58,11 @@ def _models_touched(operation: Operation) -> set[str]:
 
 
 def _removed_models(operation: Operation) -> set[str]:
-    if operation.kind == "DeleteModel" and operation.model:
-        return {operation.model}
-    if operation.kind == "RenameModel" and operation.old_name:
-        return {operation.old_name}
-    return set()
+    """The model a DeleteModel or RenameModel takes away."""
+    if operation.kind not in MODEL_REMOVALS:
+        return set()
+    removed = operation.old_name if operation.kind == "RenameModel" else operation.model
+    return {removed} if removed else set()
 
 
 def compare(first: list[Located], second: list[Located]) -> Overlap:

@@ -5,7 +5,6 @@ import ast
 import re
 from typing import NamedTuple
 
-GRAPH_ATTRIBUTES = ("dependencies", "replaces", "run_before", "initial")
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})(?: |$)|^={7}$", re.MULTILINE)
 MIGRATION_CLASS = re.compile(r"^class\s+Migration\b[^\n]*:", re.MULTILINE)
 CLASS_END = re.compile(r"^[^\s#)\]}]", re.MULTILINE)
