@@ -76,7 +76,7 @@ def post_merge(arguments: list[str], root: str) -> int:
     squash = arguments[:1] == ["1"]
     merge_head, = state_paths(root, "MERGE_HEAD")
     if squash:
-        changed = changed_paths(root, "--cached", "HEAD")
+        changed = changed_paths(root, "--cached")
     elif merge_head.exists():
         changed = changed_paths(root, "HEAD^1", "HEAD")
     else:
@@ -100,7 +100,7 @@ def post_merge(arguments: list[str], root: str) -> int:
 
 def pre_commit(arguments: list[str], root: str) -> int:
     merge_head, = state_paths(root, "MERGE_HEAD")
-    staged = changed_paths(root, "--cached", "HEAD")
+    staged = changed_paths(root, "--cached")
     config = read_config(root)
     if not touches_migrations(staged, config):
         return 0
@@ -135,7 +135,7 @@ def _keep_locks_in_step(root: str, staged: list[str]) -> int:
 def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     if arguments[:1] != ["rebase"]:
         return 0
-    onto = rebase_onto(root, stdin)
+    onto = rebase_onto(root)
     if onto is None:
         say("could not tell what the rebase was onto; run `migguard check` and `migguard fix --onto REF`.")
         return 0
@@ -154,8 +154,10 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     return 0
 
 
-def rebase_onto(root: str, stdin: str) -> str | None:
-    """The commit a rebase replayed onto: git's state file, else the reflog (no stdin is needed)."""
+def rebase_onto(root: str) -> str | None:
+    """The commit a rebase replayed onto: git's state file, else the reflog.
+
+    Needs no stdin: behind the pre-commit framework, post-rewrite gets none."""
     for state in state_paths(root, "rebase-merge/onto", "rebase-apply/onto"):
         if state.exists():
             return state.read_text().strip()

@@ -115,3 +115,15 @@ def test_lock_files_follow_new_migrations_on_commit(seed: DjangoProject) -> None
     assert migguard_lines(done) == ["migguard: api/migrations/max_migration.txt -> 0003_person_country"]
     assert git(seed.root, "show", "HEAD:api/migrations/max_migration.txt").stdout == "0003_person_country\n"
     assert head_files(seed)[-1] == "0003_person_country.py"
+
+
+def test_first_commit_of_a_new_repository_with_hooks(tmp_path: Path) -> None:
+    project = DjangoProject(tmp_path / "new")
+    project.add_app("api", "from django.db import models\n\n\nclass Person(models.Model):\n    name = models.CharField(max_length=9)\n")
+    project.makemigrations("api")
+    git(project.root, "init", "-q", "-b", "main")
+    migguard(project.root, "install")
+    git(project.root, "add", "-A")
+    done = git(project.root, "commit", "-m", "first")
+    assert [line for line in migguard_lines(done) if "failed" in line] == []
+    assert git(project.root, "show", "HEAD:api/migrations/max_migration.txt").stdout == "0001_initial\n"
