@@ -172,3 +172,16 @@ def test_help_and_check_import_neither_libcst_nor_django(seed: DjangoProject, ar
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert "migguard" in imported
     assert "libcst" not in imported and "django" not in imported
+
+
+def test_two_cold_checks_at_once_agree_and_leave_a_good_cache(merged: DjangoProject) -> None:
+    import subprocess
+
+    from conftest import clean_env
+
+    command = [sys.executable, "-m", "migguard", "check", "--rev", "HEAD", "--format", "json"]
+    runs = [subprocess.Popen(command, cwd=merged.root, stdout=subprocess.PIPE, text=True, env=clean_env()) for _ in range(4)]
+    outputs = [process.communicate()[0] for process in runs]
+    assert len(set(outputs)) == 1 and json.loads(outputs[0])["conflicts"] == ["api"]
+    assert not list((merged.root / ".git/migguard").rglob(".tmp-*"))
+    assert migguard(merged.root, "check", "--rev", "HEAD", "--format", "json")[1] == outputs[0]
