@@ -231,8 +231,19 @@ def _read_django_layout(source: str) -> MigrationSource | None:
     return MigrationSource(dependencies, (), (), initial, None, ())
 
 
+def _brackets_balance(source: str) -> bool:
+    """Cheap sign of a mangled file: every bracket closed (a full parse decides when not)."""
+    return (source.count("(") == source.count(")") and source.count("[") == source.count("]")
+            and source.count("{") == source.count("}"))
+
+
 def read_graph_fields(source: str) -> MigrationSource:
-    """Read only the statements the graph needs; fall back to a full parse when unsure."""
+    """Read only the statements the graph needs; fall back to a full parse when unsure.
+
+    A syntax error outside those statements is found only when it leaves brackets unbalanced;
+    `read_full` (used by `fix`) finds every one."""
+    if not _brackets_balance(source):
+        return read_full(source)
     django = _read_django_layout(source)
     if django is not None:
         return django

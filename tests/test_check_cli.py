@@ -185,3 +185,12 @@ def test_two_cold_checks_at_once_agree_and_leave_a_good_cache(merged: DjangoProj
     assert len(set(outputs)) == 1 and json.loads(outputs[0])["conflicts"] == ["api"]
     assert not list((merged.root / ".git/migguard").rglob(".tmp-*"))
     assert migguard(merged.root, "check", "--rev", "HEAD", "--format", "json")[1] == outputs[0]
+
+
+def test_a_mangled_operations_list_is_reported(tmp_path: Path) -> None:
+    project = DjangoProject(tmp_path / "p")
+    text = migration("[('shop', '0001_initial')]").replace("operations = []", "operations = [\n        migrations.RunSQL('x',\n")
+    write(project.add_app("shop", EMPTY_MODELS), {"0001_initial": migration(), "0002_bad": text})
+    status, out, _ = migguard(project.root, "check")
+    assert status == 1
+    assert "error: shop/migrations/0002_bad.py is not valid Python" in out
