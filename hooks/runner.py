@@ -50,18 +50,28 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool)
     from migguard import fixing
     from migguard.project import load_worktree
 
+    committed_leaves: dict[str, list[str]] = {}
     if committed:
         from migguard.checking import check_revision
 
-        if not check_revision(root, "HEAD")["conflicts"]:
+        result = check_revision(root, "HEAD")
+        if not result["conflicts"]:
             return [], []
+        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"]}
     elif not load_worktree(root).conflicts():
         return [], []
     project = load_worktree(root, full=True)
-    if not project.conflicts():
+    apps = sorted(project.conflicts())
+    if committed:
+        for label in [label for label in apps if project.leaves(label) != committed_leaves.get(label)]:
+            say(f"{label}: not resolved: the work tree holds migrations that are not committed "
+                f"({', '.join(sorted(set(project.leaves(label)) - set(committed_leaves.get(label, []))))}); "
+                f"commit or remove them, then run `migguard fix`")
+            apps.remove(label)
+    if not apps:
         return [], []
     upstream = _leaves_at(root, upstream_rev) if upstream_rev and strategy == "renumber" else None
-    result = fixing.fix(root, strategy, upstream=upstream, project=project, stage=True)
+    result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True)
     if result.unresolved:
         for line in result.lines:
             if line.startswith(tuple(f"{label}:" for label in result.unresolved)) or line.startswith("  "):

@@ -329,3 +329,17 @@ def test_quiet_when_idle_and_work_survives(repo: DjangoProject) -> None:
     assert (repo.root / "manage.py").read_text().endswith("# local edit\n")
     assert (repo.root / "notes.txt").read_text() == "untracked\n"
     assert head_files(repo)[-1] == "0004_person_country.py"
+
+
+def test_uncommitted_migration_in_the_app_is_never_built_upon(repo: DjangoProject) -> None:
+    diverge(repo, [COUNTRY], [DISCIPLINE])
+    stray = repo.root / MIGRATIONS / "0003_local_experiment.py"
+    stray.write_text("from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+                     "    dependencies = [('api', '0002_prev')]\n    operations = []\n")
+    done = git(repo.root, "merge", "--no-edit", "feature")
+    assert any("api: not resolved: the work tree holds migrations that are not committed (0003_local_experiment)"
+               in line for line in migguard_lines(done))
+    assert not [name for name in head_files(repo) if "_merge_" in name]
+    assert stray.exists()
+    stray.unlink()
+    assert migguard(repo.root, "fix").startswith("api: wrote")
