@@ -343,3 +343,15 @@ def test_uncommitted_migration_in_the_app_is_never_built_upon(repo: DjangoProjec
     assert stray.exists()
     stray.unlink()
     assert migguard(repo.root, "fix").startswith("api: wrote")
+
+
+def test_fix_resolves_a_lock_file_left_with_conflict_markers(repo: DjangoProject) -> None:
+    diverge(repo, [COUNTRY], [DISCIPLINE])
+    stopped = run(["git", "merge", "--no-edit", "feature"], repo.root, check=False, env=clean_env(MIGGUARD="0"))
+    assert "CONFLICT (content): Merge conflict in api/migrations/max_migration.txt" in stopped.stdout
+    assert "<<<<<<< ours" in (repo.root / MIGRATIONS / "max_migration.txt").read_text()
+    out = migguard(repo.root, "fix")
+    assert out.startswith(f"api: wrote api/migrations/{MERGE_FILE}")
+    assert (repo.root / MIGRATIONS / "max_migration.txt").read_text() == MERGE_FILE[:-3] + "\n"
+    git(repo.root, "commit", "--no-edit")
+    assert_clean_and_one_leaf(repo)
