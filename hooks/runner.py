@@ -238,7 +238,7 @@ def main(arguments: list[str]) -> int:
     name, rest = arguments[0], arguments[1:]
     if os.environ.get("MIGGUARD") == "0":
         return 0
-    stdin = sys.stdin.read() if name in STDIN_HOOKS and not sys.stdin.isatty() else ""
+    stdin = sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
     root = os.getcwd()
     try:
         if name == "post-merge":

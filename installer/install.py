@@ -31,7 +31,7 @@ gate={gate}
 if [ "$stdin_hook" = 1 ]; then
     input=$(mktemp "${{TMPDIR:-/tmp}}/migguard-hook.XXXXXX") || exit 1
     trap 'rm -f "$input"' EXIT
-    cat > "$input"
+    if [ -t 0 ]; then : > "$input"; else cat > "$input"; fi
 fi
 feed() {{ if [ "$stdin_hook" = 1 ]; then "$@" < "$input"; else "$@"; fi; }}
 if [ -x "$here/$hook{previous}" ]; then

@@ -127,3 +127,18 @@ def test_first_commit_of_a_new_repository_with_hooks(tmp_path: Path) -> None:
     done = git(project.root, "commit", "-m", "first")
     assert [line for line in migguard_lines(done) if "failed" in line] == []
     assert git(project.root, "show", "HEAD:api/migrations/max_migration.txt").stdout == "0001_initial\n"
+
+
+def test_a_shim_with_a_terminal_on_stdin_does_not_wait_for_it(seed: DjangoProject) -> None:
+    import os
+    import subprocess
+
+    migguard(seed.root, "install")
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(["sh", ".git/hooks/post-rewrite", "rebase"], cwd=seed.root, stdin=follower,
+                              capture_output=True, text=True, timeout=20, env=clean_env())
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 0
