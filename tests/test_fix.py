@@ -356,3 +356,18 @@ def test_fix_functions_take_plain_values(seed: DjangoProject) -> None:
     assert git(seed.root, "diff", "--cached", "--name-only").stdout == ""
     with pytest.raises(Exception, match="no app 'nope'"):
         fixing.fix(str(seed.root), "merge", apps=["nope"])
+
+
+def test_renumber_without_onto_uses_the_branchs_upstream(seed: DjangoProject, tmp_path: Path) -> None:
+    diverge(seed, [COUNTRY], [DISCIPLINE])
+    git(seed.root, "checkout", "-q", "feature")
+    status, out = migguard(seed.root, "fix", "--strategy", "renumber")
+    assert status == 2 and "cannot tell which side is upstream: pass --onto REF" in out
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(seed.root, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(seed.root, "push", "-q", "origin", "main")
+    git(seed.root, "branch", "-q", "--set-upstream-to=origin/main")
+    git(seed.root, "merge", "-q", "--no-edit", "origin/main")
+    status, out = migguard(seed.root, "fix", "--strategy", "renumber")
+    assert status == 0 and "api: renumbered after 0003_person_discipline: 0003_person_country -> 0004_person_country" in out
+    assert_django_happy(seed)
