@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from migguard import gitio
-from migguard.config import Config, ConfigError, load as load_config
+from migguard.config import ConfigError, load_directory
 from migguard.discovery import touches_migrations
 from migguard.errors import InputError
 
@@ -19,16 +19,6 @@ GATES = ("pre-push", "pre-receive")
 
 def say(line: str) -> None:
     print(f"migguard: {line}", file=sys.stderr)
-
-
-def read_config(root: str) -> Config:
-    def read_text(path: str) -> str | None:
-        try:
-            return Path(root, path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-
-    return load_config(read_text)
 
 
 def changed_paths(root: str, *arguments: str) -> list[str]:
@@ -77,9 +67,7 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool)
             if line.startswith(tuple(f"{label}:" for label in result.unresolved)) or line.startswith("  "):
                 say(line)
         say(f"NOT RESOLVED: {', '.join(result.unresolved)}. Run `migguard fix` (git push refuses until then).")
-    paths = sorted({path for plan in result.plans for change in plan.changes
-                    for path in (change.path, change.old_path) if path})
-    return paths, [plan.summary for plan in result.plans]
+    return result.paths, [plan.summary for plan in result.plans]
 
 
 def post_merge(arguments: list[str], root: str) -> int:
@@ -91,7 +79,7 @@ def post_merge(arguments: list[str], root: str) -> int:
         changed = changed_paths(root, "HEAD^1", "HEAD")
     else:
         return 0
-    config = read_config(root)
+    config = load_directory(root)
     if not touches_migrations(changed, config):
         return 0
     if squash:
@@ -111,7 +99,7 @@ def post_merge(arguments: list[str], root: str) -> int:
 def pre_commit(arguments: list[str], root: str) -> int:
     merge_head, = state_paths(root, "MERGE_HEAD")
     staged = changed_paths(root, "--cached")
-    config = read_config(root)
+    config = load_directory(root)
     if not touches_migrations(staged, config):
         return 0
     if merge_head.exists():
@@ -123,22 +111,14 @@ def pre_commit(arguments: list[str], root: str) -> int:
 
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
-    from migguard import lockfile
+    from migguard.checking import write_locks
     from migguard.project import load_revision
 
-    tree = gitio.text(["write-tree"], root)
-    project = load_revision(root, tree, under="")
-    for label, app in sorted(project.apps.items()):
-        if not any(path.startswith(f"{app.path}/") for path in staged):
-            continue
-        leaves = project.leaves(label)
-        state = project.lock_state(label)
-        if len(leaves) != 1 or state.ok:
-            continue
-        lock_path = project.lock_path(label)
-        Path(root, lock_path).write_text(lockfile.content(leaves[0]), encoding="utf-8")
+    project = load_revision(root, gitio.text(["write-tree"], root), under="")
+    touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
+    for lock_path, _, leaf in write_locks(project, labels=touched):
         gitio.run(["add", "--", lock_path], root)
-        say(f"{lock_path} -> {leaves[0]}")
+        say(f"{lock_path} -> {leaf}")
     return 0
 
 
@@ -149,7 +129,7 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     if onto is None:
         say("could not tell what the rebase was onto; run `migguard check` and `migguard fix --onto REF`.")
         return 0
-    config = read_config(root)
+    config = load_directory(root)
     if not touches_migrations(changed_paths(root, onto, "HEAD"), config):
         return 0
     short = gitio.text(["rev-parse", "--short", onto], root)

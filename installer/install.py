@@ -75,7 +75,10 @@ def is_ours(path: Path) -> bool:
 
 def hooks_directory(cwd: str | Path) -> Path:
     """Where git looks for hooks here (core.hooksPath respected)."""
-    return gitio.git_path(cwd, "hooks")
+    try:
+        return gitio.git_path(cwd, "hooks")
+    except gitio.GitError as error:
+        raise InputError(str(error)) from None
 
 
 def attributes_line(lockfile: str) -> str:
@@ -214,8 +217,9 @@ def uninstall(cwd: str | Path = ".") -> list[str]:
             lines.append("git config merge.migguard: removed")
         path = top / ".gitattributes"
         if path.exists():
-            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.endswith(" merge=migguard")]
-            if len(kept) != len(path.read_text(encoding="utf-8").splitlines()):
+            lines_before = path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines_before if not line.endswith(" merge=migguard")]
+            if len(kept) != len(lines_before):
                 if any(line.strip() for line in kept):
                     path.write_text("\n".join(kept) + "\n", encoding="utf-8")
                 else:

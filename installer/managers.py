@@ -6,6 +6,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 MARKER = "# migguard-hook-shim"
 LEFTHOOK_CONFIGS = ("lefthook.yml", "lefthook.yaml", ".lefthook.yml", ".lefthook.yaml")
@@ -65,15 +66,21 @@ def _without_husky_block(text: str) -> str:
     return "".join(kept)
 
 
-def husky_uninstall(top: Path, hook: str) -> str | None:
-    script = top / ".husky" / hook
-    if not script.exists() or MARKER not in script.read_text(encoding="utf-8"):
-        return None
-    text = _without_husky_block(script.read_text(encoding="utf-8"))
-    if text.strip():
-        script.write_text(text, encoding="utf-8")
+def _remove_block(path: Path, without: Callable[[str], str]) -> bool:
+    """Take migguard's lines out of `path` (deleting a file left empty); whether there were any."""
+    if not path.exists() or MARKER not in (text := path.read_text(encoding="utf-8")):
+        return False
+    rest = without(text)
+    if rest.strip():
+        path.write_text(rest, encoding="utf-8")
     else:
-        script.unlink()
+        path.unlink()
+    return True
+
+
+def husky_uninstall(top: Path, hook: str) -> str | None:
+    if not _remove_block(top / ".husky" / hook, _without_husky_block):
+        return None
     return f"hook {hook}: removed from .husky/{hook}"
 
 
@@ -116,14 +123,8 @@ def lefthook_install(top: Path, hooks: tuple[str, ...], python: str) -> list[str
 
 
 def lefthook_uninstall(top: Path) -> str | None:
-    local = top / "lefthook-local.yml"
-    if not local.exists() or MARKER not in local.read_text(encoding="utf-8"):
+    if not _remove_block(top / "lefthook-local.yml", _without_lefthook_block):
         return None
-    rest = _without_lefthook_block(local.read_text(encoding="utf-8"))
-    if rest.strip():
-        local.write_text(rest, encoding="utf-8")
-    else:
-        local.unlink()
     return "lefthook: migguard's jobs removed from lefthook-local.yml"
 
 

@@ -57,16 +57,15 @@ def check_revision(path: str | Path, rev: str) -> dict:
     return result
 
 
-def write_locks(project: Project, check_only: bool = False) -> list[tuple[str, str, str]]:
-    """Bring each app's lock file in step with its one leaf: `(path, before, after)` for each change.
-
-    Apps with several leaves are left alone (that is `fix`'s work)."""
+def write_locks(project: Project, check_only: bool = False, labels: set[str] | None = None) -> list[tuple[str, str, str]]:
+    """Bring each app's lock file (or those of `labels`) in step with its one leaf:
+    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work)."""
     from migguard import lockfile
 
     changes: list[tuple[str, str, str]] = []
     if not project.config.lockfile:
         return changes
-    for label in sorted(project.apps):
+    for label in sorted(project.apps if labels is None else labels & set(project.apps)):
         leaves = project.leaves(label)
         state = project.lock_state(label)
         if state.ok or len(leaves) != 1:

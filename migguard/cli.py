@@ -128,7 +128,7 @@ def install(server: bool) -> None:
 
     try:
         lines = run_install(".", server=server)
-    except (InputError, gitio_error()) as error:
+    except InputError as error:
         fail(str(error))
     for line in lines:
         click.echo(line)
@@ -141,7 +141,7 @@ def uninstall() -> None:
 
     try:
         lines = run_uninstall(".")
-    except (InputError, gitio_error()) as error:
+    except InputError as error:
         fail(str(error))
     for line in lines:
         click.echo(line)
@@ -154,7 +154,7 @@ def status() -> None:
 
     try:
         complete, lines = run_status(".")
-    except (InputError, gitio_error()) as error:
+    except InputError as error:
         fail(str(error))
     for line in lines:
         click.echo(line)
@@ -177,12 +177,6 @@ def hook(arguments: tuple[str, ...]) -> None:
     from migguard.hooks.runner import main as hook_main
 
     sys.exit(hook_main(list(arguments)))
-
-
-def gitio_error() -> type[Exception]:
-    from migguard.gitio import GitError
-
-    return GitError
 
 
 @cli.command()

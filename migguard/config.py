@@ -1,6 +1,7 @@
 """`[tool.migguard]` in pyproject.toml or `[migguard]` in setup.cfg; defaults need no file."""
 from __future__ import annotations
 
+import os
 from typing import Callable, NamedTuple
 
 STRATEGIES = ("merge", "renumber")
@@ -24,6 +25,18 @@ class Config(NamedTuple):
             if package_path == path or package_path.rsplit("/", 1)[0] == path:
                 return label
         return None
+
+
+def load_directory(root: str) -> Config:
+    """The configuration of the work tree at `root`."""
+    def read_text(name: str) -> str | None:
+        try:
+            with open(os.path.join(root, name), encoding="utf-8") as handle:
+                return handle.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    return load(read_text)
 
 
 def load(read_text: Callable[[str], str | None]) -> Config:

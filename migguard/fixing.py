@@ -13,6 +13,7 @@ class FixResult(NamedTuple):
     lines: list[str]
     plans: list[resolve.Plan]
     unresolved: list[str]
+    paths: list[str] = []
 
 
 def upstream_leaves(root: str, ref: str) -> dict[str, str]:
@@ -81,6 +82,7 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
             return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
         resolve.journal(root, plans)
         lines += [plan.summary for plan in plans]
+        return FixResult(1 if unresolved else 0, lines, plans, unresolved, sorted(applied.paths))
     return FixResult(1 if unresolved else 0, lines, plans, unresolved)
 
 

@@ -6,12 +6,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from migguard import cache, discovery, gitio, graph as graph_module, lockfile, reader
+from migguard import cache, config as config_module, discovery, gitio, graph as graph_module, lockfile, reader
 from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
 from migguard.graph import Graph, Key
-from migguard.revision import RevisionInputs, config_from as _config_from, revision_inputs
+from migguard.revision import RevisionInputs, revision_inputs
 from migguard.lockfile import LockState
 from migguard.reader import MigrationSource
 
@@ -70,7 +70,10 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
     if not os.path.isdir(root):
         raise InputError(f"{root} is not a directory.")
     if config is None:
-        config = _config_from(lambda path: _read_file(os.path.join(root, path)))
+        try:
+            config = config_module.load_directory(root)
+        except config_module.ConfigError as error:
+            raise InputError(str(error)) from None
     packages = discovery.in_worktree(root, config)
 
     def read(keys: list[str]) -> dict[str, bytes]:
@@ -106,14 +109,6 @@ def _read_bytes(path: str) -> bytes:
         return data
     finally:
         os.close(descriptor)
-
-
-def _read_file(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _assemble(root: str, config: Config, packages: list[Package], read: Reader, full: bool,

@@ -216,7 +216,6 @@ def restore(root: str, backup: dict[str, bytes | None]) -> None:
 
 def stage_paths(root: str, paths: list[str]) -> None:
     """Stage the touched files, renames included (git records a move as delete plus add, like `git mv`)."""
-    gitio.top_level(root)
     gitio.run(["add", "-A", "--", *paths], root)
 
 
