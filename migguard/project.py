@@ -162,7 +162,7 @@ def _assemble(root: str, config: Config, packages: list[Package], read: Reader, 
 
 def _parse(data: bytes, full: bool) -> MigrationSource:
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # Python reads a source file with a byte order mark
     except UnicodeDecodeError:
         return reader.MigrationSource((), (), (), None, None, (reader.Problem(1, "is not UTF-8 text"),))
     return reader.read_full(text) if full else reader.read_graph_fields(text)
