@@ -116,16 +116,10 @@ def _write_shim(path: Path, hook: str, python: str, unchanged: str) -> str:
 
 def _write_hook(path: Path, text: str) -> None:
     """Write a hook file atomically inside its hooks directory (never through a symlink leaving it), executable."""
-    mode = 0o777 & ~_umask()
+    mode = 0o777 & ~safewrite.UMASK
     safewrite.write(path.parent, path.name, text.encode(),
                     mode=mode | stat.S_IXUSR | (stat.S_IXGRP if mode & stat.S_IRGRP else 0)
                     | (stat.S_IXOTH if mode & stat.S_IROTH else 0))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _install_at(path: Path, previous: Path, hook: str, python: str) -> str:
