@@ -83,7 +83,11 @@ def graph(label: str, output: str) -> None:
                 click.echo(f'  "{parent[0]}.{parent[1]}" -> "{key[0]}.{key[1]}";')
         click.echo("}")
         return
-    for key in graph_module.topological(project.graph, nodes):
+    try:
+        ordered = graph_module.topological(project.graph, nodes)
+    except graph_module.CycleError as error:
+        fail(f"cannot put app {label!r} in order: {error}.", 1)
+    for key in ordered:
         parents = ", ".join(p[1] if p[0] == label else f"{p[0]}.{p[1]}" for p in sorted(project.graph.parents[key]))
         click.echo(f"{key[1]}{'  (leaf)' if key in leaves else ''}{'  <- ' + parents if parents else ''}")
 

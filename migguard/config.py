@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable, NamedTuple
 
 STRATEGIES = ("merge", "renumber")
@@ -17,6 +18,7 @@ class Config(NamedTuple):
     apps: tuple[tuple[str, str], ...] = ()
     exclude: tuple[str, ...] = ()
     lockfile: str = "max_migration.txt"
+    django_version: str = ""
 
     def label_for(self, package_path: str) -> str | None:
         """The configured label of a migration package (app path or the package itself)."""
@@ -108,4 +110,9 @@ def _validated(raw: dict[str, object], source: str) -> Config:
         if not isinstance(raw["lockfile"], str) or "/" in raw["lockfile"]:
             raise ConfigError(f"{source}: lockfile must be a file name (or \"\" to turn lock files off).")
         values["lockfile"] = raw["lockfile"]
+    if "django_version" in raw:
+        version = raw["django_version"]
+        if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?", version.strip()):
+            raise ConfigError(f"{source}: django_version must be a version string such as \"5.2\", not {version!r}.")
+        values["django_version"] = version.strip()
     return Config(**values)  # type: ignore[arg-type]

@@ -153,7 +153,7 @@ def _assemble(root: str, config: Config, packages: list[Package], read: Reader, 
             for problem in source.problems:
                 issues.append(Issue(file, problem.line, f"{file} {problem.message}", problem.fatal))
             migrations[(label, name)] = source
-    graph, graph_errors = graph_module.build(migrations)
+    graph, graph_errors = graph_module.build(migrations, config.django_version)
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))
