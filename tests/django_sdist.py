@@ -75,3 +75,35 @@ def _download_sdist(version: str) -> Path:
 def _python_version_for(version: str) -> str:
     major = int(version.split(".", 1)[0])
     return "3.12" if major >= 6 else f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def django_python(version: str) -> str:
+    """A Python with Django `version` installed, in a virtualenv kept in the cache (made once, with pip)."""
+    venv = cache_directory() / f"venv-django-{version}"
+    python = venv / "bin" / "python"
+    if (venv / ".complete").exists():
+        return str(python)
+    interpreter = _interpreter_for(version)
+    shutil.rmtree(venv, ignore_errors=True)
+    for command in ([interpreter, "-m", "venv", str(venv)],
+                    [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"django=={version}"]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"could not make a virtualenv with Django {version}:\n{done.stdout}\n{done.stderr}")
+    (venv / ".complete").touch()
+    return str(python)
+
+
+def _interpreter_for(version: str) -> str:
+    """This Python, or (for Django 6, which needs 3.12) the first Python 3.12+ on PATH or under pyenv."""
+    if int(version.split(".", 1)[0]) < 6 or sys.version_info >= (3, 12):
+        return sys.executable
+    candidates = [shutil.which(name) for name in ("python3.14", "python3.13", "python3.12")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += sorted(str(path) for path in pyenv.glob("3.1[2-9]*/bin/python3"))
+    for candidate in filter(None, candidates):
+        done = subprocess.run([candidate, "-c", "import sys; assert sys.version_info >= (3, 12)"],
+                              capture_output=True)
+        if done.returncode == 0:
+            return candidate
+    raise AssertionError(f"Django {version} needs Python 3.12 or newer, and none was found on PATH or under pyenv")

@@ -90,8 +90,9 @@ def fixture_packages(fixtures: Path) -> list[FixturePackage]:
     return found
 
 
-def lay_out(fixtures: Path, workspace: Path) -> list[Case]:
-    """Copy each case into `workspace/cases/case_<name>/` with its `[tool.migguard]`; one shared app `migrations`."""
+def lay_out(fixtures: Path, workspace: Path, settings: str = "") -> list[Case]:
+    """Copy each case into `workspace/cases/case_<name>/` with its `[tool.migguard]` (`settings` added to it);
+    one shared app `migrations`."""
     app = workspace / "apps" / "migrations"
     app.mkdir(parents=True)
     (app / "__init__.py").touch()
@@ -112,25 +113,29 @@ def lay_out(fixtures: Path, workspace: Path) -> list[Case]:
             installed = [f"{module}.{p.path.rsplit('/', 1)[0].replace('/', '.')}" for p in packages
                          if (root / p.path).parent.joinpath("__init__.py").exists()]
             modules: dict[str, str] = {}
-            config = "[tool.migguard]\nlockfile = \"\"\n"
+            config = f"[tool.migguard]\nlockfile = \"\"\n{settings}"
         else:
             installed = ["migrations"] if packages[0].label == "migrations" else \
                 [f"{module}.{p.path.replace('/', '.')}" for p in packages]
             modules = {p.label: f"{module}.{p.path.replace('/', '.')}" for p in packages}
-            config = "[tool.migguard]\nlockfile = \"\"\n\n[tool.migguard.apps]\n" + "".join(
+            config = f"[tool.migguard]\nlockfile = \"\"\n{settings}\n[tool.migguard.apps]\n" + "".join(
                 f"{p.label} = \"{p.path}\"\n" for p in packages)
         (root / "pyproject.toml").write_text(config)
         cases.append(Case(name, root, packages, installed, modules))
     return cases
 
 
-def ask_django(cases: list[Case], workspace: Path, python: str = sys.executable) -> dict[str, dict]:
-    """Django's loader on every case, in one process: leaves, nodes, conflicts, or the error it raises."""
+def ask_django(cases: list[Case], workspace: Path, python: str = sys.executable, hash_seed: str = "") -> dict[str, dict]:
+    """Django's loader on every case, in one process: leaves, nodes, conflicts, or the error it raises.
+
+    `hash_seed` fixes PYTHONHASHSEED: Django iterates a set of migration names, so its order can vary."""
     payload = [{"name": c.name, "installed_apps": c.installed_apps, "migration_modules": c.migration_modules}
                for c in cases]
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTHON"))}
     env.update(DJANGO_SETTINGS_MODULE="sweep_settings", PYTHONDONTWRITEBYTECODE="1",
                PYTHONPATH=os.pathsep.join([str(workspace), str(workspace / "apps"), str(workspace / "cases")]))
+    if hash_seed:
+        env["PYTHONHASHSEED"] = hash_seed
     done = subprocess.run([python, "-c", SWEEP_SCRIPT], input=json.dumps(payload), capture_output=True, text=True,
                           cwd=workspace, env=env)
     if done.returncode != 0:
