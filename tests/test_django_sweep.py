@@ -2,7 +2,8 @@
 
 For each package: the same apps, the same nodes and leaves, the same conflicts; where Django's
 `MigrationLoader(None, ignore_no_migrations=True)` raises, `migguard check` reports an error in one
-sentence (exit 1 or 2), never "ok" and never a traceback."""
+sentence (exit 1 or 2), never "ok" and never a traceback. The same sweep runs over Django 6.0's own
+fixtures with Django 6.0 (a virtualenv made once and cached) and `django_version = "6.0"`."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from django_sdist import installed_django_version, migration_fixtures
+from django_sdist import django_python, installed_django_version, migration_fixtures
 from django_sweep import Case, FixturePackage, ask_django, fixture_packages, lay_out
 
 from migguard.project import load_worktree
@@ -34,6 +35,9 @@ DOCUMENTED_EXCEPTIONS = {
 VERSION = installed_django_version()
 FIXTURES = migration_fixtures(VERSION)
 PACKAGES = fixture_packages(FIXTURES)
+DJANGO_6 = "6.0.10"
+FIXTURES_6 = migration_fixtures(DJANGO_6)
+PACKAGES_6 = fixture_packages(FIXTURES_6)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,13 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Case], di
     return {case.name: case for case in cases}, ask_django(cases, workspace)
 
 
+@pytest.fixture(scope="module")
+def sweep_6(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Case], dict[str, dict]]:
+    workspace = tmp_path_factory.mktemp("django-6-sweep")
+    cases = lay_out(FIXTURES_6, workspace, 'django_version = "6.0"\n')
+    return {case.name: case for case in cases}, ask_django(cases, workspace, python=django_python(DJANGO_6))
+
+
 def migguard_view(root: Path) -> tuple[dict, dict[str, list[str]]]:
     """What `check` says about a case, and each app's nodes."""
     project = load_worktree(root)
@@ -51,18 +62,27 @@ def migguard_view(root: Path) -> tuple[dict, dict[str, list[str]]]:
     return check_result(project), nodes
 
 
-def test_the_sweep_covers_every_package() -> None:
-    on_disk = {p.parent.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*")
+@pytest.mark.parametrize("fixtures, packages", [(FIXTURES, PACKAGES), (FIXTURES_6, PACKAGES_6)], ids=["installed", "6.0"])
+def test_the_sweep_covers_every_package(fixtures: Path, packages: list[FixturePackage]) -> None:
+    on_disk = {p.parent.relative_to(fixtures).as_posix() for p in fixtures.rglob("*")
                if p.is_file() and p.name != "__init__.py"}
     on_disk = {path for path in on_disk if path.startswith("test_migrations") or path.endswith("/migrations")}
-    covered = {package.path for package in PACKAGES}
+    covered = {package.path for package in packages}
     assert on_disk <= covered
-    assert len(PACKAGES) >= 40, [p.path for p in PACKAGES]
+    assert len(packages) >= 40, [p.path for p in packages]
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=[p.path for p in PACKAGES])
 def test_migguard_equals_djangos_loader(package: FixturePackage, sweep: tuple[dict[str, Case], dict[str, dict]]) -> None:
-    cases, answers = sweep
+    assert_equal(package, *sweep)
+
+
+@pytest.mark.parametrize("package", PACKAGES_6, ids=[p.path for p in PACKAGES_6])
+def test_migguard_equals_django_6_loader(package: FixturePackage, sweep_6: tuple[dict[str, Case], dict[str, dict]]) -> None:
+    assert_equal(package, *sweep_6)
+
+
+def assert_equal(package: FixturePackage, cases: dict[str, Case], answers: dict[str, dict]) -> None:
     case, django = cases[package.case], answers[package.case]
     result, nodes = migguard_view(case.root)
     ours = {app["app"]: app for app in result["apps"]}
