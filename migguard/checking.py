@@ -59,8 +59,11 @@ def check_revision(path: str | Path, rev: str) -> dict:
 
 def write_locks(project: Project, check_only: bool = False, labels: set[str] | None = None) -> list[tuple[str, str, str]]:
     """Bring each app's lock file (or those of `labels`) in step with its one leaf:
-    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work)."""
-    from migguard import lockfile
+    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work).
+
+    Each file is replaced atomically; nothing is written when any lock file would be written through
+    a symlink leaving the work tree (InputError naming it), or cannot be written."""
+    from migguard import lockfile, safewrite
 
     changes: list[tuple[str, str, str]] = []
     if not project.config.lockfile:
@@ -70,9 +73,17 @@ def write_locks(project: Project, check_only: bool = False, labels: set[str] | N
         state = project.lock_state(label)
         if state.ok or len(leaves) != 1:
             continue
-        path = project.lock_path(label)
-        changes.append((path, state.state, leaves[0]))
-        if not check_only:
-            with open(os.path.join(project.root, path), "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(lockfile.content(leaves[0]))
+        changes.append((project.lock_path(label), state.state, leaves[0]))
+    if check_only:
+        return changes
+    for path, _, _ in changes:
+        try:
+            safewrite.target(project.root, path)
+        except safewrite.UnsafePath as error:
+            raise InputError(f"{error} Nothing was written.") from None
+    for path, _, leaf in changes:
+        try:
+            safewrite.write(project.root, path, lockfile.content(leaf).encode())
+        except OSError as error:
+            raise InputError(f"could not write {path}: {(error.strerror or str(error)).lower()}.") from None
     return changes

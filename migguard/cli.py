@@ -48,7 +48,10 @@ def lock(check_only: bool) -> None:
         project = load_worktree(checking.repository_root("."))
     except InputError as error:
         fail(str(error))
-    changes = checking.write_locks(project, check_only=check_only)
+    try:
+        changes = checking.write_locks(project, check_only=check_only)
+    except InputError as error:
+        fail(str(error), 1)
     verb = "would write" if check_only else "wrote"
     for path, before, leaf in changes:
         click.echo(f"{verb} {path}: {leaf} (was {before})")

@@ -107,8 +107,9 @@ def _validated(raw: dict[str, object], source: str) -> Config:
             raise ConfigError(f"{source}: exclude must be a list of glob patterns.")
         values["exclude"] = tuple(exclude)
     if "lockfile" in raw:
-        if not isinstance(raw["lockfile"], str) or "/" in raw["lockfile"]:
-            raise ConfigError(f"{source}: lockfile must be a file name (or \"\" to turn lock files off).")
+        problem = lockfile_problem(raw["lockfile"])
+        if problem:
+            raise ConfigError(f"{source}: lockfile {problem}.")
         values["lockfile"] = raw["lockfile"]
     if "django_version" in raw:
         version = raw["django_version"]
@@ -116,3 +117,19 @@ def _validated(raw: dict[str, object], source: str) -> Config:
             raise ConfigError(f"{source}: django_version must be a version string such as \"5.2\", not {version!r}.")
         values["django_version"] = version.strip()
     return Config(**values)  # type: ignore[arg-type]
+
+
+MODULE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyw", ".pyd", ".so")
+
+
+def lockfile_problem(name: object) -> str | None:
+    """Why `name` cannot be a lock file's name (a plain file name beside the migrations, never a module), or None."""
+    if not isinstance(name, str):
+        return "must be a file name (or \"\" to turn lock files off)"
+    if name == "":
+        return None
+    if name in (".", "..") or any(character in name for character in "/\\\0") or name != name.strip():
+        return f"must be a plain file name (or \"\" to turn lock files off), not {name!r}"
+    if name.lower().endswith(MODULE_SUFFIXES) or name == "__pycache__":
+        return f"must not be a Python module's name ({name!r} would overwrite a migration or the package)"
+    return None
