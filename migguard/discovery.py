@@ -81,8 +81,11 @@ def in_worktree(root: str, config: Config) -> list[Package]:
     return packages
 
 
-def in_tree(entries: list[TreeEntry], config: Config, under: str = "") -> list[Package]:
-    """Candidate packages of a commit's tree (from `git ls-tree -r`); keys are blob ids."""
+def in_tree(entries: list[TreeEntry], config: Config, under: str = "", strict: bool = False) -> list[Package]:
+    """Candidate packages of a commit's tree (from `git ls-tree -r`); keys are blob ids.
+
+    `strict` (the push gates): no folder is skipped for its name or for holding a virtualenv;
+    only the configuration's `exclude` applies."""
     directories: dict[str, dict[str, str]] = {}
     venvs = set()
     prefix = under.strip("/") + "/" if under.strip("/") else ""
@@ -95,11 +98,14 @@ def in_tree(entries: list[TreeEntry], config: Config, under: str = "") -> list[P
         directories.setdefault(directory, {})[filename] = entry.oid
     packages = []
     for directory in sorted(directories):
-        parts = directory.split("/")
-        if any(_skipped(part) for part in parts) or _excluded(directory, config):
+        if _excluded(directory, config):
             continue
-        if any(directory == venv or directory.startswith(venv + "/") for venv in venvs):
-            continue
+        if not strict:
+            parts = directory.split("/")
+            if any(_skipped(part) for part in parts):
+                continue
+            if venvs and any("/".join(parts[:depth]) in venvs for depth in range(1, len(parts) + 1)):
+                continue
         package = _package(directory, directories[directory], config)
         if package is not None:
             packages.append(package)
