@@ -252,3 +252,12 @@ def test_bounds_refuse_with_a_sentence(gate: tuple[Path, Path]) -> None:
     assert time.monotonic() - started < 20
     git(server, "config", "--unset", "migguard.timeout")
     assert_accepted(push(work, server), work, server)
+
+
+def test_a_server_without_migguard_refuses_and_never_suggests_no_verify(gate: tuple[Path, Path]) -> None:
+    work, server = gate
+    shim = server / "hooks" / "pre-receive"
+    shim.write_text(shim.read_text().replace(f"python={sys.executable}", "python=/nonexistent/python"))
+    commit(work, "a change", {"notes.txt": "x\n"})
+    done = push(work, server, env=clean_env(PATH="/usr/local/bin:/usr/bin:/bin"))
+    assert_refused(done, "migguard: refusing the push until migguard is reinstalled on the server.")
