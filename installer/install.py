@@ -46,7 +46,11 @@ elif command -v migguard >/dev/null 2>&1; then
 else
     echo "migguard: not installed (no $python, no migguard on PATH); the $hook hook checked nothing." >&2
     if [ "$gate" = 1 ]; then
-        echo "migguard: refusing. Reinstall migguard, or push with --no-verify to skip this check." >&2
+        if [ "$hook" = pre-receive ]; then
+            echo "migguard: refusing the push until migguard is reinstalled on the server." >&2
+        else
+            echo "migguard: refusing. Reinstall migguard, or push with --no-verify to skip this check." >&2
+        fi
         exit 1
     fi
 fi

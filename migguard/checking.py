@@ -30,8 +30,8 @@ def check_worktree(path: str | Path | None = None) -> dict:
     return check_result(load_worktree(root))
 
 
-def check_revision(path: str | Path, rev: str) -> dict:
-    """Check commit `rev` from git objects.
+def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict:
+    """Check commit `rev` from git objects: the folder `path` is in (`under=""`: the whole repository).
 
     Answered from the cache when the commit's tree was checked before, or when another commit
     had the same migrations, lock files and configuration (the common case for a new commit)."""
@@ -39,6 +39,7 @@ def check_revision(path: str | Path, rev: str) -> dict:
         common, prefix, tree = gitio.resolve_tree(path, rev)
     except gitio.GitError as error:
         raise InputError(str(error)) from None
+    prefix = prefix if under is None else under
     cached = cache.load_result(common, tree, prefix)
     if cached is not None:
         return cached

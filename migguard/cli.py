@@ -29,7 +29,7 @@ def cli() -> None:
 def check(path: str | None, rev: str | None, output: str) -> None:
     """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read."""
     try:
-        result = checking.check_revision(path or ".", rev) if rev else checking.check_worktree(path)
+        result = checking.check_revision(path or ".", rev, under=None if path else "") if rev else checking.check_worktree(path)
     except InputError as error:
         fail(str(error))
     from migguard import report

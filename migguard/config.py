@@ -29,14 +29,48 @@ class Config(NamedTuple):
         return None
 
 
+MAX_SIZE = 1 << 20
+
+
+def read_regular_file(path: str, limit: int = MAX_SIZE) -> bytes | None:
+    """A regular file's bytes (None when absent); never blocks on a FIFO or reads a device without end."""
+    import stat
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(f"{os.path.basename(path)} cannot be read ({error.strerror}).") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{os.path.basename(path)} is not a regular file; migguard reads its configuration only from one.")
+        if info.st_size > limit:
+            raise ConfigError(f"{os.path.basename(path)} is larger than {limit >> 20} MiB; migguard does not read it.")
+        chunks, total = [], 0
+        while chunk := os.read(descriptor, 1 << 16):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise ConfigError(f"{os.path.basename(path)} is larger than {limit >> 20} MiB; migguard does not read it.")
+        return b"".join(chunks)
+    except OSError as error:
+        raise ConfigError(f"{os.path.basename(path)} cannot be read ({error.strerror}).") from None
+    finally:
+        os.close(descriptor)
+
+
 def load_directory(root: str) -> Config:
     """The configuration of the work tree at `root`."""
     def read_text(name: str) -> str | None:
-        try:
-            with open(os.path.join(root, name), encoding="utf-8") as handle:
-                return handle.read()
-        except (OSError, UnicodeDecodeError):
+        data = read_regular_file(os.path.join(root, name))
+        if data is None:
             return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{name} is not UTF-8 text.") from None
 
     return load(read_text)
 
@@ -50,10 +84,15 @@ def load(read_text: Callable[[str], str | None]) -> Config:
         import tomllib
 
         try:
-            raw = tomllib.loads(pyproject).get("tool", {}).get("migguard", {})
+            tool = tomllib.loads(pyproject).get("tool", {})
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"pyproject.toml is not valid TOML ({error}).") from None
+        if not isinstance(tool, dict):
+            raise ConfigError("pyproject.toml: `tool` must be a table.")
+        raw = tool.get("migguard", {})
         source = "[tool.migguard] in pyproject.toml"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source} must be a table, not {type(raw).__name__} {raw!r}.")
     if not raw:
         setup_cfg = read_text("setup.cfg")
         if setup_cfg and "[migguard" in setup_cfg:
@@ -65,18 +104,20 @@ def load(read_text: Callable[[str], str | None]) -> Config:
 def _from_setup_cfg(text: str) -> dict[str, object]:
     import configparser
 
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(text)
+        if not parser.has_section("migguard"):
+            return {}
+        raw: dict[str, object] = dict(parser.items("migguard"))
+        apps_section = dict(parser.items("migguard.apps")) if parser.has_section("migguard.apps") else None
     except configparser.Error as error:
-        raise ConfigError(f"setup.cfg cannot be read ({error.message}).") from None
-    if not parser.has_section("migguard"):
-        return {}
-    raw: dict[str, object] = dict(parser.items("migguard"))
+        message = str(getattr(error, "message", error)).splitlines()[0]
+        raise ConfigError(f"setup.cfg cannot be read ({message}).") from None
     if "exclude" in raw:
         raw["exclude"] = [line.strip() for line in str(raw["exclude"]).splitlines() if line.strip()]
-    if parser.has_section("migguard.apps"):
-        raw["apps"] = dict(parser.items("migguard.apps"))
+    if apps_section is not None:
+        raw["apps"] = apps_section
     elif "apps" in raw:
         pairs = [line.split("=", 1) for line in str(raw["apps"]).splitlines() if "=" in line]
         raw["apps"] = {label.strip(): path.strip() for label, path in pairs}
