@@ -59,7 +59,7 @@ def main(arguments: list[str]) -> int:
     with open(ours, "wb") as handle:
         handle.write(merged)
     names = merged.decode().split()
-    if len(names) > 1:
+    if len(names) > 1 and os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
         print(f"migguard: {path} now names {len(names)} leaves ({', '.join(names)}); "
               f"migguard resolves them once git is done", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from migguard import cache, config as config_module, discovery, gitio, graph as graph_module, lockfile, reader
+from migguard import cache, config as config_module, discovery, gitio, graph as graph_module, lockfile, monorepo, reader
 from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
@@ -34,8 +34,9 @@ class Project:
     """What `check`, `fix` and the hooks look at: apps, their migrations, the graph, the problems."""
 
     def __init__(self, root: str, config: Config, apps: dict[str, App], migrations: dict[Key, MigrationSource],
-                 graph: Graph, issues: list[Issue]) -> None:
+                 graph: Graph, issues: list[Issue], scope: str = "") -> None:
         self.root = root
+        self.scope = scope  # the project's folder in a monorepo (`projects` in the configuration), else ""
         self.config = config
         self.apps = apps
         self.migrations = migrations
@@ -64,8 +65,34 @@ class Project:
 Reader = Callable[[list[str]], dict[str, bytes]]
 
 
-def load_worktree(root: str | Path, config: Config | None = None, full: bool = False) -> Project:
-    """Read the migrations below `root` from disk."""
+def load_worktree(root: str | Path, config: Config | None = None, full: bool = False,
+                  scope: str | None = None) -> Project:
+    """Read the migrations below `root` from disk (only project `scope`'s, when given)."""
+    root, config, packages, read = _worktree(root, config)
+    if scope is not None:
+        packages = monorepo.select(packages, config.projects, scope)
+    return _assemble(root, config, packages, read, full=full, scope=scope or "")
+
+
+def load_projects(root: str | Path, config: Config | None = None, full: bool = False, under: str = "") -> list[Project]:
+    """One Project per project folder below `under` (one in all when `projects` is not configured)."""
+    root, config, packages, read = _worktree(root, config)
+    packages = [package for package in packages if monorepo.inside(package.path, under)]
+    return _split(root, config, packages, read, full, under)
+
+
+def _split(root: str, config: Config, packages: list[Package], read: Reader, full: bool, under: str,
+           parse_cache: cache.ParseCache | None = None) -> list[Project]:
+    projects = [_assemble(root, config, monorepo.select(packages, config.projects, scope), read, full=full,
+                          parse_cache=parse_cache, scope=scope)
+                for scope in monorepo.scopes(config.projects, under)]
+    for path in monorepo.outside(packages, config.projects):
+        projects[0].issues.append(Issue(path, 1, f"{path} is in none of the `projects` of the configuration; "
+                                                 f"not checked", fatal=False))
+    return projects
+
+
+def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], Reader]:
     root = str(root)
     if not os.path.isdir(root):
         raise InputError(f"{root} is not a directory.")
@@ -85,17 +112,27 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
                 continue
         return found
 
-    return _assemble(root, config, packages, read, full=full)
+    return root, config, packages, read
 
 
 def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                  inputs: RevisionInputs | None = None) -> Project:
+                  inputs: RevisionInputs | None = None, scope: str | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
     `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
-    return _assemble(str(cwd), inputs.config, inputs.packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
-                     parse_cache=cache.ParseCache.for_common_dir(inputs.common_dir))
+    packages = inputs.packages if scope is None else monorepo.select(inputs.packages, inputs.config.projects, scope)
+    return _assemble(str(cwd), inputs.config, packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
+                     parse_cache=cache.ParseCache.for_common_dir(inputs.common_dir), scope=scope or "")
+
+
+def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
+                           inputs: RevisionInputs | None = None) -> list[Project]:
+    """`load_revision`, one Project per project folder (one in all when `projects` is not configured)."""
+    inputs = inputs or revision_inputs(cwd, rev, under)
+    prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
+    return _split(str(cwd), inputs.config, inputs.packages, lambda oids: gitio.cat_blobs(cwd, oids), full,
+                  prefix.strip("/"), cache.ParseCache.for_common_dir(inputs.common_dir))
 
 
 def _read_bytes(path: str) -> bytes:
@@ -112,7 +149,7 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _assemble(root: str, config: Config, packages: list[Package], read: Reader, full: bool,
-              parse_cache: cache.ParseCache | None = None) -> Project:
+              parse_cache: cache.ParseCache | None = None, scope: str = "") -> Project:
     keys = [key for package in packages for key in package.modules.values()]
     keys += [package.lock for package in packages if package.lock]
     parsed: dict[str, MigrationSource] = {}
@@ -157,7 +194,7 @@ def _assemble(root: str, config: Config, packages: list[Package], read: Reader, 
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))
-    return Project(root, config, apps, migrations, graph, issues)
+    return Project(root, config, apps, migrations, graph, issues, scope)
 
 
 def _parse(data: bytes, full: bool) -> MigrationSource:
