@@ -20,6 +20,12 @@ def say(line: str) -> None:
     print(f"migguard: {line}", file=sys.stderr)
 
 
+def note(line: str) -> None:
+    """A line saying what went well: silent under MIGGUARD_QUIET=1 (`migguard --quiet hook ...`)."""
+    if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
+        say(line)
+
+
 def changed_paths(root: str, *arguments: str) -> list[str]:
     return gitio.run(["diff", "--name-only", "-z", "--no-renames", *arguments], root).decode().split("\0")
 
@@ -32,6 +38,20 @@ def state_paths(root: str, *names: str) -> list[Path]:
 
 
 def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool) -> tuple[list[str], list[str]]:
+    """`resolve_project` for each project of the repository (several when `projects` is configured)."""
+    from migguard.monorepo import scopes
+
+    paths: list[str] = []
+    summaries: list[str] = []
+    for scope in scopes(load_directory(root).projects):
+        found = resolve_project(root, strategy, upstream_rev, committed, scope)
+        paths += found[0]
+        summaries += found[1]
+    return paths, summaries
+
+
+def resolve_project(root: str, strategy: str, upstream_rev: str | None, committed: bool,
+                    scope: str = "") -> tuple[list[str], list[str]]:
     """Run `fix` on the work tree, say what it could not do: (touched paths, one summary per app).
 
     Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the
@@ -46,10 +66,10 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool)
         result = check_revision(root, "HEAD")
         if not result["conflicts"]:
             return [], []
-        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"]}
-    elif not load_worktree(root).conflicts():
+        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"] if app.get("project", "") == scope}
+    elif not load_worktree(root, scope=scope).conflicts():
         return [], []
-    project = load_worktree(root, full=True)
+    project = load_worktree(root, full=True, scope=scope)
     apps = sorted(project.conflicts())
     if committed:
         for label in [label for label in apps if project.leaves(label) != committed_leaves.get(label)]:
@@ -59,7 +79,7 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool)
             apps.remove(label)
     if not apps:
         return [], []
-    upstream = _leaves_at(root, upstream_rev) if upstream_rev and strategy == "renumber" else None
+    upstream = _leaves_at(root, upstream_rev, scope) if upstream_rev and strategy == "renumber" else None
     result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True)
     if result.unresolved:
         for line in result.lines:
@@ -83,7 +103,7 @@ def post_merge(arguments: list[str], root: str) -> int:
         return 0
     if squash:
         for summary in resolve(root, config.merge_strategy, None, committed=False)[1]:
-            say(f"{summary}; staged for the squash commit")
+            note(f"{summary}; staged for the squash commit")
         return 0
     paths, summaries = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
     if paths:
@@ -91,7 +111,7 @@ def post_merge(arguments: list[str], root: str) -> int:
 
         new = amend_head(root, paths, "resolve migrations in the merge commit")
         for summary in summaries:
-            say(f"{summary}; in merge commit {new[:10]}")
+            note(f"{summary}; in merge commit {new[:10]}")
     return 0
 
 
@@ -103,7 +123,7 @@ def pre_commit(arguments: list[str], root: str) -> int:
         return 0
     if merge_head.exists():
         for summary in resolve(root, config.merge_strategy, "HEAD", committed=False)[1]:
-            say(f"{summary}; staged into this merge commit")
+            note(f"{summary}; staged into this merge commit")
         return 0
     return _keep_locks_in_step(root, staged)
 
@@ -111,13 +131,13 @@ def pre_commit(arguments: list[str], root: str) -> int:
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
     from migguard.checking import write_locks
-    from migguard.project import load_revision
+    from migguard.project import load_revision_projects
 
-    project = load_revision(root, gitio.text(["write-tree"], root), under="")
-    touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
-    for lock_path, _, leaf in write_locks(project, labels=touched):
-        gitio.run(["add", "--", lock_path], root)
-        say(f"{lock_path} -> {leaf}")
+    for project in load_revision_projects(root, gitio.text(["write-tree"], root), under=""):
+        touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
+        for lock_path, _, leaf in write_locks(project, labels=touched):
+            gitio.run(["add", "--", lock_path], root)
+            note(f"{lock_path} -> {leaf}")
     return 0
 
 
@@ -139,7 +159,7 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
         verb = "Renumber" if config.rebase_strategy == "renumber" else "Merge"
         new = commit_on_top(root, paths, f"{verb} migrations after rebase onto {short}")
         for summary in summaries:
-            say(f"{summary}; in commit {new[:10]}")
+            note(f"{summary}; in commit {new[:10]}")
     return 0
 
 
@@ -157,11 +177,11 @@ def rebase_onto(root: str) -> str | None:
     return None
 
 
-def _leaves_at(root: str, rev: str) -> dict[str, str]:
+def _leaves_at(root: str, rev: str, scope: str = "") -> dict[str, str]:
     from migguard import fixing
 
     try:
-        return fixing.upstream_leaves(root, rev)
+        return fixing.upstream_leaves(root, rev, scope)
     except InputError:
         return {}
 

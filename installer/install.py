@@ -187,11 +187,13 @@ def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
     if top is None:
         raise InputError("this is a bare repository: use `migguard install --server`.")
     from migguard.checking import write_locks
-    from migguard.project import load_worktree
+    from migguard.project import load_projects
 
-    project = load_worktree(top)
+    projects = load_projects(top)
+    project = projects[0]
     _refuse_read_only([top / ".git" if (top / ".git").is_dir() else None, hooks_directory(top)], "install")
-    for path in [".gitattributes", *(path for path, _, _ in write_locks(project, check_only=True))]:
+    locks = [path for each in projects for path, _, _ in write_locks(each, check_only=True)]
+    for path in [".gitattributes", *locks]:
         try:
             safewrite.target(top, path)
         except safewrite.UnsafePath as error:
@@ -208,12 +210,13 @@ def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
         lines += managers.lefthook_install(top, CLIENT_HOOKS, python)
     else:
         lines += [install_hook(directory, hook, python) for hook in CLIENT_HOOKS]
-    if not project.apps:
+    if not any(project.apps for project in projects):
         lines.append("no Django migrations found here yet: the hooks wait for the first one.")
-    for path, before, leaf in write_locks(project):
-        lines.append(f"lock file {path}: created ({leaf})" if before == "missing" else f"lock file {path}: {before}, now {leaf}")
-    for label in sorted(project.conflicts()):
-        lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
+    for project in projects:
+        for path, before, leaf in write_locks(project):
+            lines.append(f"lock file {path}: created ({leaf})" if before == "missing" else f"lock file {path}: {before}, now {leaf}")
+        for label in sorted(project.conflicts()):
+            lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
     return lines
 
 

@@ -93,7 +93,7 @@ def main(arguments: list[str]) -> int:
         print(f"migguard: cannot write the merged {path} ({problem}); git's own text merge decides instead", file=sys.stderr)
         return fall_back(base, ours, theirs)
     names = merged.decode().split()
-    if len(names) > 1:
+    if len(names) > 1 and os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
         print(f"migguard: {path} now names {len(names)} leaves ({', '.join(names)}); "
               f"migguard resolves them once git is done", file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ class Config(NamedTuple):
     exclude: tuple[str, ...] = ()
     lockfile: str = "max_migration.txt"
     django_version: str = ""
+    projects: tuple[str, ...] = ()
 
     def label_for(self, package_path: str) -> str | None:
         """The configured label of a migration package (app path or the package itself)."""
@@ -114,8 +115,9 @@ def _from_setup_cfg(text: str) -> dict[str, object]:
     except configparser.Error as error:
         message = str(getattr(error, "message", error)).splitlines()[0]
         raise ConfigError(f"setup.cfg cannot be read ({message}).") from None
-    if "exclude" in raw:
-        raw["exclude"] = [line.strip() for line in str(raw["exclude"]).splitlines() if line.strip()]
+    for key in ("exclude", "projects"):
+        if key in raw:
+            raw[key] = [line.strip() for line in str(raw[key]).splitlines() if line.strip()]
     if apps_section is not None:
         raw["apps"] = apps_section
     elif "apps" in raw:
@@ -137,9 +139,14 @@ def _validated(raw: dict[str, object], source: str) -> Config:
             values[key] = raw[key]
     if "apps" in raw:
         apps = raw["apps"]
-        if not isinstance(apps, dict) or not all(isinstance(v, str) for v in apps.values()):
-            raise ConfigError(f"{source}: apps must map each app label to a path.")
-        values["apps"] = tuple(sorted((str(k), v.strip("/")) for k, v in apps.items()))
+        def paths(value: object) -> list[str] | None:
+            if isinstance(value, str):
+                return [value]
+            return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+
+        if not isinstance(apps, dict) or any(paths(v) is None for v in apps.values()):
+            raise ConfigError(f"{source}: apps must map each app label to a path (or a list of paths, one per project).")
+        values["apps"] = tuple(sorted((str(k), path.strip("/")) for k, v in apps.items() for path in paths(v) or ()))
     if "exclude" in raw:
         exclude = raw["exclude"]
         if isinstance(exclude, str):
@@ -147,6 +154,8 @@ def _validated(raw: dict[str, object], source: str) -> Config:
         if not isinstance(exclude, list) or not all(isinstance(v, str) for v in exclude):
             raise ConfigError(f"{source}: exclude must be a list of glob patterns.")
         values["exclude"] = tuple(exclude)
+    if "projects" in raw:
+        values["projects"] = _projects(raw["projects"], source)
     if "lockfile" in raw:
         problem = lockfile_problem(raw["lockfile"])
         if problem:
@@ -174,3 +183,19 @@ def lockfile_problem(name: object) -> str | None:
     if name.lower().endswith(MODULE_SUFFIXES) or name == "__pycache__":
         return f"must not be a Python module's name ({name!r} would overwrite a migration or the package)"
     return None
+
+
+def _projects(value: object, source: str) -> tuple[str, ...]:
+    """Project folders, relative to the repository's top: each holds its own Django project's apps."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: projects must be a list of folders (one per Django project).")
+    folders = []
+    for folder in value:
+        cleaned = folder.strip().strip("/")
+        cleaned = "" if cleaned in (".", "./") else cleaned.removeprefix("./")
+        if ".." in cleaned.split("/"):
+            raise ConfigError(f"{source}: projects must be folders inside the repository, not {folder!r}.")
+        folders.append(cleaned)
+    if len(set(folders)) != len(folders):
+        raise ConfigError(f"{source}: projects names a folder twice.")
+    return tuple(sorted(folders))

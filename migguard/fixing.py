@@ -25,9 +25,10 @@ class UpstreamLeaves(dict):
         self.names = names
 
 
-def upstream_leaves(root: str, ref: str) -> UpstreamLeaves:
-    """Each app's single leaf in commit `ref` (apps with several leaves there are left out)."""
-    project = load_revision(root, ref, under="")
+def upstream_leaves(root: str, ref: str, scope: str | None = None) -> UpstreamLeaves:
+    """Each app's single leaf in commit `ref` (apps with several leaves there are left out);
+    in a monorepo, those of project folder `scope`."""
+    project = load_revision(root, ref, under="", scope=scope)
     found = {}
     for label in project.apps:
         leaves = project.leaves(label)
@@ -42,6 +43,47 @@ def default_upstream(root: str) -> str | None:
     from migguard.repository import default_upstream as upstream_of, open_repository
 
     return upstream_of(open_repository(root))
+
+
+def fix_projects(root: str, strategy: str | None, apps: list[str], onto: str | None,
+                 dry_run: bool = False, force: bool = False) -> FixResult:
+    """`migguard fix`: `fix` for each project of the repository (one, unless `projects` is configured).
+
+    `strategy` None is the configured merge strategy; renumber moves the branch after `onto`'s
+    leaves (default: the branch's upstream, else the remote's default branch)."""
+    from migguard.monorepo import qualified
+    from migguard.project import load_projects
+
+    projects = load_projects(root, full=True)
+    known = {label for project in projects for label in project.apps}
+    unknown = sorted(set(apps) - known)
+    if unknown:
+        raise InputError(f"no app {unknown[0]!r} with migrations here (apps: {', '.join(sorted(known)) or 'none'}).")
+    strategy = strategy or projects[0].config.merge_strategy
+    ref = None
+    if strategy == "renumber":
+        ref = onto or default_upstream(root)
+        if ref is None:
+            raise InputError("cannot tell which side is upstream: pass --onto REF (the branch you rebase onto).")
+    results = []
+    for project in projects:
+        wanted = [label for label in apps if label in project.apps]
+        if apps and not wanted:
+            continue
+        upstream = upstream_leaves(root, ref, project.scope) if ref else None
+        result = fix(root, strategy, wanted, upstream, dry_run=dry_run, force=force, project=project)
+        if len(projects) > 1:
+            result = result._replace(lines=[f"{project.scope or '.'}: {line}" for line in result.lines])
+        results.append((project, result))
+    if len(results) == 1:
+        return results[0][1]
+    return FixResult(
+        max((result.status for _, result in results), default=0),
+        [line for _, result in results for line in result.lines],
+        [plan for _, result in results for plan in result.plans],
+        [qualified(project.scope, label) for project, result in results for label in result.unresolved],
+        sorted(path for _, result in results for path in result.paths),
+    )
 
 
 def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,

@@ -367,7 +367,7 @@ class _interrupts_raise:
 
 def verify(root: str, plans: list[Plan], before: Project) -> str | None:
     """None when every touched app now has one leaf and no new problem appeared; else why not."""
-    after = load_worktree(root, before.config)
+    after = load_worktree(root, before.config, scope=before.scope)
     old_problems = {issue.message for issue in before.issues if issue.fatal}
     new_problems = [issue.message for issue in after.issues if issue.fatal and issue.message not in old_problems]
     if new_problems:
