@@ -1,6 +1,7 @@
 """The command line: a thin click layer over functions that take and return plain values."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -26,8 +27,12 @@ def cli() -> None:
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.option("--rev", help="Check this commit from git objects instead of the work tree.")
 @click.option("--format", "output", type=FORMAT, default="text", show_default=True)
-def check(path: str | None, rev: str | None, output: str) -> None:
+@click.option("--pre-commit-ref", is_flag=True, hidden=True,
+              help="Check the commit the pre-commit framework is pushing ($PRE_COMMIT_TO_REF), else HEAD.")
+def check(path: str | None, rev: str | None, output: str, pre_commit_ref: bool) -> None:
     """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read."""
+    if pre_commit_ref:
+        rev = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     try:
         result = checking.check_revision(path or ".", rev) if rev else checking.check_worktree(path)
     except InputError as error:
@@ -40,7 +45,9 @@ def check(path: str | None, rev: str | None, output: str) -> None:
 
 @cli.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report lock files that are not in step.")
-def lock(check_only: bool) -> None:
+@click.option("--exit-non-zero-on-write", "fail_on_write", is_flag=True,
+              help="Exit 1 after writing a lock file, so a pre-commit hook stops and the file gets staged.")
+def lock(check_only: bool, fail_on_write: bool) -> None:
     """Write max_migration.txt (the app's one leaf) for every app."""
     from migguard.project import load_worktree
 
@@ -57,7 +64,9 @@ def lock(check_only: bool) -> None:
         click.echo(f"skipped {label}: several leaves ({', '.join(project.leaves(label))}); run `migguard fix`")
     if not changes and not blocked:
         click.echo(f"lock files in step for {len(project.apps)} apps.")
-    sys.exit(1 if (check_only and changes) or blocked else 0)
+    if fail_on_write and changes and not check_only:
+        click.echo("lock files written: stage them (git add) and commit again.")
+    sys.exit(1 if ((check_only or fail_on_write) and changes) or blocked else 0)
 
 
 @cli.command()
