@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, NamedTuple
 
 STRATEGIES = ("merge", "renumber")
@@ -45,7 +46,10 @@ def load(read_text: Callable[[str], str | None]) -> Config:
     source = ""
     pyproject = read_text("pyproject.toml")
     if pyproject and "migguard" in pyproject:
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib
 
         try:
             raw = tomllib.loads(pyproject).get("tool", {}).get("migguard", {})
