@@ -40,7 +40,7 @@ if [ -x "$here/$hook{previous}" ]; then
     if [ "$status" -ne 0 ] && [ "$hook" != post-merge ] && [ "$hook" != post-rewrite ]; then exit "$status"; fi
 fi
 if [ -x "$python" ]; then
-    feed "$python" -I -m migguard hook "$hook" "$@"
+    feed "$python" {run} hook "$hook" "$@"
 elif command -v migguard >/dev/null 2>&1; then
     feed migguard hook "$hook" "$@"
 else
@@ -60,14 +60,14 @@ fi
 def driver_command(python: str) -> str:
     """The driver, falling back to git's own text merge when migguard is gone (%P is quoted by git)."""
     quoted = shlex.quote(python)
-    return (f"if [ -x {quoted} ]; then {quoted} -I -m migguard merge-driver %O %A %B %P; "
+    return (f"if [ -x {quoted} ]; then {quoted} {managers.run_arguments()} merge-driver %O %A %B %P; "
             f"elif command -v migguard >/dev/null 2>&1; then migguard merge-driver %O %A %B %P; "
             f"else git merge-file -L ours -L base -L theirs %A %O %B; fi")
 
 
 def shim(hook: str, python: str) -> str:
     return SHIM.format(marker=SHIM_MARKER, hook=hook, previous=PREVIOUS, python=shlex.quote(python),
-                       stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
+                       run=managers.run_arguments(), stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
 
 
 def is_ours(path: Path) -> bool:
@@ -205,7 +205,7 @@ def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
     directory = hooks_directory(top)
     mode = managers.layout(top, directory)
     if mode == "husky":
-        lines += [managers.husky_install(top, hook, python) for hook in CLIENT_HOOKS]
+        lines += [managers.husky_install(top, hook) for hook in CLIENT_HOOKS]
     elif mode == "lefthook":
         lines += managers.lefthook_install(top, CLIENT_HOOKS, python)
     else:

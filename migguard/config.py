@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Callable, NamedTuple
 
 STRATEGIES = ("merge", "renumber")
@@ -82,7 +83,10 @@ def load(read_text: Callable[[str], str | None]) -> Config:
     source = ""
     pyproject = read_text("pyproject.toml")
     if pyproject and "migguard" in pyproject:
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib
 
         try:
             tool = tomllib.loads(pyproject).get("tool", {})
