@@ -17,6 +17,7 @@ class Config(NamedTuple):
     apps: tuple[tuple[str, str], ...] = ()
     exclude: tuple[str, ...] = ()
     lockfile: str = "max_migration.txt"
+    django_settings: str = ""
 
     def label_for(self, package_path: str) -> str | None:
         """The configured label of a migration package (app path or the package itself)."""
@@ -108,4 +109,8 @@ def _validated(raw: dict[str, object], source: str) -> Config:
         if not isinstance(raw["lockfile"], str) or "/" in raw["lockfile"]:
             raise ConfigError(f"{source}: lockfile must be a file name (or \"\" to turn lock files off).")
         values["lockfile"] = raw["lockfile"]
+    if "django_settings" in raw:
+        if not isinstance(raw["django_settings"], str):
+            raise ConfigError(f"{source}: django_settings must be a dotted module name.")
+        values["django_settings"] = raw["django_settings"]
     return Config(**values)  # type: ignore[arg-type]
