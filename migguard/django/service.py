@@ -284,10 +284,13 @@ def _change_and_prove(connection: Any, renames: list[tuple[str, str, str]], stal
     table = connection.ops.quote_name(recorder.Migration._meta.db_table)
     with connection.execute_wrapper(record):
         with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, app, name FROM {table}")
+            ids = {(app, name): row_id for row_id, app, name in cursor.fetchall()}
+            # by id, all chosen before any change: a new name may be another row's old name
             for app, old, new in renames:
-                cursor.execute(f"UPDATE {table} SET name = %s WHERE app = %s AND name = %s", [new, app, old])
+                cursor.execute(f"UPDATE {table} SET name = %s WHERE id = %s", [new, ids[(app, old)]])
             for app, old in stale:
-                cursor.execute(f"DELETE FROM {table} WHERE app = %s AND name = %s", [app, old])
+                cursor.execute(f"DELETE FROM {table} WHERE id = %s", [ids[(app, old)]])
         executor = MigrationExecutor(connection)
         graph = executor.loader.graph
         applied = set(executor.loader.applied_migrations) & set(graph.nodes)
