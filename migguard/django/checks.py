@@ -36,10 +36,14 @@ def migration_graph(app_configs: Any = None, **kwargs: Any) -> list:
                               id="migguard.E001"))
     for label in sorted(project.apps):
         state = project.lock_state(label)
-        if not state.ok and len(project.leaves(label)) == 1:
-            problems.append(Error(f"{project.lock_path(label)} is {state.state}; the leaf is {project.leaves(label)[0]}",
-                                  hint="run `migguard lock` (or `migguard fix` when it is conflicted)",
-                                  id="migguard.E002"))
+        if state.ok or state.state == "missing" or len(project.leaves(label)) != 1:
+            continue
+        message = f"{project.lock_path(label)} is {state.state}; the leaf is {project.leaves(label)[0]}"
+        if state.state in ("conflicted", "pending"):
+            problems.append(Error(message, hint="run `migguard fix`", id="migguard.E002"))
+        else:  # stale between makemigrations and the commit (the pre-commit hook updates it): say, do not block
+            problems.append(Warning(message, hint="run `migguard lock` (the pre-commit hook does it when you commit)",
+                                    id="migguard.W002"))
     return problems
 
 

@@ -118,8 +118,10 @@ def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
     return 1, "\n".join(lines)
 
 
-def repair(alias: str | None, apply: bool, root: str) -> tuple[int, str]:
-    """Plan (and with `apply`, do) the repair of renamed and doubly recorded migrations, proven or refused."""
+def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tuple[int, str]:
+    """Plan (and with `apply`, do) the repair of renamed and doubly recorded migrations, proven or refused.
+
+    `brief`: the last line alone says what happened (for the hooks)."""
     connection = connection_for(alias)
     found = findings(connection, root)
     head = f"database {connection.alias!r} ({describe(connection)})"
@@ -158,8 +160,17 @@ def repair(alias: str | None, apply: bool, root: str) -> tuple[int, str]:
         lines.append("refused, nothing changed: the schema would differ from a fresh database migrated to the same "
                      f"{outcome.migrations} migrations:")
         lines += [f"  {line}" for line in outcome.differences]
+        if brief:
+            lines.append(f"refused: the schema would differ from a fresh database ({outcome.differences[0]})")
         return 1, "\n".join(lines)
     proof = f"the schema equals a fresh database migrated to the same {outcome.migrations} migrations"
+    if brief and apply:
+        moved = ", ".join(f"{app}.{old} -> {new}" for app, old, new in renames)
+        dropped = ", ".join(f"{app}.{old}" for app, old in stale)
+        applied = ", ".join(f"{app}.{name}" for app, name in outcome.applied) or "nothing"
+        return 0, "\n".join(lines + [f"rows {'renamed ' + moved if moved else ''}{'; ' if moved and dropped else ''}"
+                                     f"{'stale rows deleted ' + dropped if dropped else ''}; applied {applied}; "
+                                     f"{proof} (rows before: {backup})"])
     if apply:
         lines.append(f"repaired: {proof}. Rows before the repair, and the SQL restoring them: {backup}")
     else:
@@ -350,17 +361,28 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def applied_where(names: list[Key]) -> list[dict]:
+def _sqlite_file_exists(connection: Any) -> bool:
+    name = str(connection.settings_dict.get("NAME") or "")
+    return bool(name) and name != ":memory:" and not name.startswith("file:") and os.path.exists(name)
+
+
+def applied_where(names: list[Key], root: str) -> list[dict]:
     """For each database of the settings: is it on this machine, and which of `names` has it recorded."""
     answers = []
     for alias in connections:
         connection = connections[alias]
-        entry: dict[str, Any] = {"database": alias, "local": is_local(connection), "applied": [], "error": ""}
+        entry: dict[str, Any] = {"database": alias, "local": is_local(connection), "applied": [], "error": "",
+                                 "findings": []}
+        if connection.vendor == "sqlite" and not _sqlite_file_exists(connection):
+            answers.append(entry)
+            continue
         try:
             connection.ensure_connection()
             recorder = MigrationRecorder(connection)
             recorded = recorder.applied_migrations() if recorder.has_table() else {}
             entry["applied"] = [list(key) for key in names if tuple(key) in recorded]
+            if entry["applied"] and entry["local"]:
+                entry["findings"] = sorted({finding.code for finding in findings(connection, root)})
         except Exception as error:
             entry["error"] = _first_line(error)
         answers.append(entry)

@@ -30,9 +30,10 @@ def main() -> int:
         if command == "status":
             status, text = service.status(request.get("database"), request.get("format", "text"), root)
         elif command == "repair":
-            status, text = service.repair(request.get("database"), bool(request.get("apply")), root)
+            status, text = service.repair(request.get("database"), bool(request.get("apply")), root,
+                                          brief=bool(request.get("brief")))
         elif command == "applied":
-            status, text = 0, json.dumps(service.applied_where([tuple(k) for k in request.get("names", [])]))
+            status, text = 0, json.dumps(service.applied_where([tuple(k) for k in request.get("names", [])], root))
         else:
             print(f"migguard: unknown worker command {command!r}.", file=sys.stderr)
             return 2
