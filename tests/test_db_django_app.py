@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-from conftest import DjangoProject, clean_env, diverge, git, run
-from test_db_repair import COUNTRY, DISCIPLINE, database_away, dump, prepare, store_people
+from conftest import DjangoProject, diverge, git
+from dbstory import COUNTRY, DISCIPLINE, database_away, dump, migrate_and_store, prepare
 
 
 def with_app(project: DjangoProject) -> None:
@@ -19,9 +17,7 @@ def test_migrate_stops_before_any_sql_and_manage_py_repairs(seed: DjangoProject)
     prepare(seed, None)
     diverge(seed, [DISCIPLINE], [COUNTRY])
     git(seed.root, "checkout", "-q", "feature")
-    seed.manage("migrate", "--no-input")
-    store_people(seed)
-    before = dump(seed)
+    before = migrate_and_store(seed)
     with database_away(seed):
         git(seed.root, "rebase", "main")
 

@@ -28,6 +28,10 @@ class CannotRun(Exception):
     """The database cannot be reached or named; the message is one sentence."""
 
 
+class NoDatabaseYet(Exception):
+    """An SQLite database whose file does not exist: nothing recorded, nothing to repair."""
+
+
 class Rollback(Exception):
     """Leave the repair transaction without keeping anything."""
 
@@ -46,6 +50,8 @@ def connection_for(alias: str | None) -> Any:
     if alias not in connections:
         raise CannotRun(f"no database {alias!r} in settings.DATABASES (there: {', '.join(connections)}).")
     connection = connections[alias]
+    if connection.vendor == "sqlite" and not _sqlite_file_exists(connection):
+        raise NoDatabaseYet(f"database {alias!r} ({describe(connection)}): no database file yet, nothing recorded.")
     try:
         connection.ensure_connection()
     except Exception as error:  # every backend raises its own
@@ -106,7 +112,12 @@ def findings(connection: Any, root: str) -> list[Finding]:
 
 
 def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
-    connection = connection_for(alias)
+    try:
+        connection = connection_for(alias)
+    except NoDatabaseYet as empty:
+        if output == "json":
+            return 0, json.dumps({"ok": True, "database": alias or DEFAULT_DB_ALIAS, "findings": []})
+        return 0, str(empty)
     found = findings(connection, root)
     if output == "json":
         text = json.dumps({"ok": not found, "database": connection.alias, "findings": [f.as_json() for f in found]})
@@ -122,7 +133,10 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tu
     """Plan (and with `apply`, do) the repair of renamed and doubly recorded migrations, proven or refused.
 
     `brief`: the last line alone says what happened (for the hooks)."""
-    connection = connection_for(alias)
+    try:
+        connection = connection_for(alias)
+    except NoDatabaseYet as empty:
+        return 0, f"{empty} Nothing to repair."
     found = findings(connection, root)
     head = f"database {connection.alias!r} ({describe(connection)})"
     repairable = [finding for finding in found if finding.code in REPAIRABLE]
@@ -270,10 +284,12 @@ def _attempt_sqlite(connection: Any, renames: list[tuple[str, str, str]], stale:
 
 
 @contextlib.contextmanager
-def _swapped(connection: Any, name: str) -> Iterator[Any]:
+def _swapped(connection: Any, name: str, options: str = "") -> Iterator[Any]:
     """A connection to database `name` with the settings (and the alias) of `connection`, standing in for it."""
     settings = copy.deepcopy(connection.settings_dict)
     settings["NAME"] = name
+    if options:
+        settings.setdefault("OPTIONS", {})["options"] = options
     stand_in = connection.__class__(settings, alias=connection.alias)
     connections[connection.alias] = stand_in
     try:
@@ -327,8 +343,11 @@ def _fresh_schema(connection: Any, target: set[Key]) -> schema.Schema:
             return _migrated_schema(connection, os.path.join(folder, "shadow.sqlite3"), target)
     if connection.vendor == "postgresql":
         name = f"migguard_shadow_{uuid.uuid4().hex[:12]}"
-        with connection._nodb_cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        except Exception:  # a role without CREATEDB: a temporary schema of the same database instead
+            return _schema_shadow(connection, name, target)
         try:
             return _migrated_schema(connection, name, target)
         finally:
@@ -337,8 +356,25 @@ def _fresh_schema(connection: Any, target: set[Key]) -> schema.Schema:
     raise CannotRun(f"repair supports SQLite and PostgreSQL, not {connection.vendor}.")
 
 
-def _migrated_schema(connection: Any, name: str, target: set[Key]) -> schema.Schema:
-    with _swapped(connection, name) as shadow:
+def _schema_shadow(connection: Any, name: str, target: set[Key]) -> schema.Schema:
+    """The shadow as schema `name` of the same database, seen alone through `search_path`."""
+    import psycopg
+
+    settings = connection.get_connection_params()
+    settings.pop("cursor_factory", None)
+    settings.pop("context", None)
+    with psycopg.connect(**settings, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        return _migrated_schema(connection, connection.settings_dict["NAME"], target,
+                                options=f"-c search_path={name}")
+    finally:
+        with psycopg.connect(**settings, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _migrated_schema(connection: Any, name: str, target: set[Key], options: str = "") -> schema.Schema:
+    with _swapped(connection, name, options) as shadow:
         executor = MigrationExecutor(shadow)
         full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
         plan = [(migration, False) for migration, _ in full_plan if (migration.app_label, migration.name) in target]
