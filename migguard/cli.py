@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 
 from migguard import checking
+from migguard.django.cli import db as db_commands
 from migguard.errors import InputError
 
 FORMAT = click.Choice(["github", "json", "text"])
@@ -309,3 +310,6 @@ def demo(keep: str | None) -> None:
     from migguard.demo import run_demo
 
     sys.exit(run_demo(keep, click.echo))
+
+
+cli.add_command(db_commands)

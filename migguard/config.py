@@ -21,6 +21,7 @@ class Config(NamedTuple):
     lockfile: str = "max_migration.txt"
     django_version: str = ""
     projects: tuple[str, ...] = ()
+    django_settings: str = ""
 
     def label_for(self, package_path: str) -> str | None:
         """The configured label of a migration package (app path or the package itself)."""
@@ -165,6 +166,10 @@ def _validated(raw: dict[str, object], source: str) -> Config:
         if problem:
             raise ConfigError(f"{source}: lockfile {problem}.")
         values["lockfile"] = raw["lockfile"]
+    if "django_settings" in raw:
+        if not isinstance(raw["django_settings"], str):
+            raise ConfigError(f"{source}: django_settings must be a dotted module name.")
+        values["django_settings"] = raw["django_settings"]
     if "django_version" in raw:
         version = raw["django_version"]
         if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?", version.strip()):
