@@ -39,7 +39,7 @@ from pathlib import Path
 
 NOBODY = 65534
 HANG_SECONDS = 60
-APPLIED = re.compile(r"^\w+: (wrote |renumbered after )")
+APPLIED = re.compile(r"^(\w+: (wrote |renumbered after )|repaired )")
 CLASSES = ("bytes", "splice", "encoding", "lockfile", "symlink", "config", "gitstate", "permissions", "dependencies")
 TOKENS = ["(", ")", "[", "]", ",", "'", '"', "\\", "#", "\n", "\r", "\r\n", "\t", "\x00", "\ufeff", "\xe9",
           "'api'", "'shop'", "'0002_prev'", "'0003_person_country'", "'0003_person_discipline'", "'__first__'",
