@@ -162,6 +162,8 @@ def install(cwd: str | Path = ".", server: bool = False, python: str | None = No
     """Install everything; a second run changes nothing. Returns what it did, a line each."""
     try:
         return _install(cwd, server, python)
+    except safewrite.UnsafePath as error:
+        raise InputError(f"could not finish installing: {error}") from None
     except OSError as error:
         where = f" {error.filename}" if getattr(error, "filename", None) else ""
         raise InputError(f"could not finish installing:{where} {_reason(error)}; "
@@ -290,6 +292,8 @@ def uninstall(cwd: str | Path = ".") -> list[str]:
     directory = hooks_directory(top or cwd)
     try:
         return _uninstall(top, directory)
+    except safewrite.UnsafePath as error:
+        raise InputError(f"could not finish uninstalling: {error}") from None
     except OSError as error:
         where = f" {error.filename}" if getattr(error, "filename", None) else ""
         raise InputError(f"could not finish uninstalling:{where} {_reason(error)} "

@@ -225,6 +225,19 @@ def test_install_never_appends_to_a_gitattributes_outside(seed: DjangoProject) -
     assert not (seed.root / ".git/hooks/pre-commit").exists()
 
 
+def test_husky_scripts_symlinked_outside_are_never_written(seed: DjangoProject) -> None:
+    victim = seed.root.parent / "husky-victim.sh"
+    victim.write_text("#!/bin/sh\necho mine\n")
+    (seed.root / ".husky/_").mkdir(parents=True)
+    (seed.root / ".husky/pre-commit").symlink_to(victim)
+    git(seed.root, "config", "core.hooksPath", ".husky/_")
+    status, out = migguard(seed.root, "install")
+    assert status == 2
+    assert (f"refusing to write .husky/pre-commit: it is a symlink to {victim}, outside {seed.root.resolve()}"
+            in out)
+    assert victim.read_text() == "#!/bin/sh\necho mine\n"
+
+
 # 3. A lock file name is never a module's.
 
 @pytest.mark.parametrize("name", ["0001_initial.py", "__init__.py", ".."])
