@@ -336,27 +336,31 @@ def test_an_untracked_migration_is_renamed_and_staged(rebased: Path) -> None:
     assert staged(rebased).split() == [str(MIGRATIONS / "0004_person_country.py"), str(MIGRATIONS / "max_migration.txt")]
 
 
-def test_two_fixes_at_once_never_both_write_the_merge_migration(rebased_template: Path, tmp_path: Path) -> None:
-    outcomes = []
-    for attempt in range(3):
-        root = tmp_path / f"race{attempt}"
-        shutil.copytree(rebased_template, root, symlinks=True)
-        results: list[fixing.FixResult] = []
-        barrier = threading.Barrier(2)
+def test_two_fixes_at_once_never_both_write_the_merge_migration(rebased: Path) -> None:
+    project = load_worktree(str(rebased), full=True)
+    first, second = resolve.plan_merge(project, "api"), resolve.plan_merge(project, "api")  # both planned, none written
+    assert resolve.apply(project, [first]).ok
+    written = tree(rebased)
+    applied = resolve.apply(project, [second])
+    assert (applied.ok, applied.message) == (False, (
+        "api/migrations/0004_merge_0003_person_country_0003_person_discipline.py exists already (another fix?); "
+        "migguard never overwrites a migration"))
+    assert tree(rebased) == written
+    results: list[fixing.FixResult] = []
+    barrier = threading.Barrier(2)
 
-        def one_fix() -> None:
-            barrier.wait()
-            results.append(fixing.fix(str(root), "merge"))
+    def one_fix(root: str) -> None:
+        barrier.wait()
+        results.append(fixing.fix(root, "merge"))
 
-        threads = [threading.Thread(target=one_fix) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wrote = [r for r in results if any("wrote" in line for line in r.lines)]
-        assert len(wrote) == 1, [r.lines for r in results]
-        outcomes.append(sorted(r.status for r in results))
-    assert all(outcome in ([0, 0], [0, 1]) for outcome in outcomes)
+    git(rebased, "reset", "-q", "--hard")
+    git(rebased, "clean", "-qfd")
+    threads = [threading.Thread(target=one_fix, args=(str(rebased),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(any("api: wrote" in line for line in result.lines) for result in results) == [False, True]
 
 
 # 7. One sentence, never a traceback.
