@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from migguard.errors import InputError
 from migguard.reader import Dependency, MigrationSource
