@@ -29,7 +29,7 @@ def cli() -> None:
 def check(path: str | None, rev: str | None, output: str) -> None:
     """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read."""
     try:
-        result = checking.check_revision(path or ".", rev) if rev else checking.check_worktree(path)
+        result = checking.check_revision(path or ".", rev, under=None if path else "") if rev else checking.check_worktree(path)
     except InputError as error:
         fail(str(error))
     from migguard import report
@@ -48,7 +48,10 @@ def lock(check_only: bool) -> None:
         project = load_worktree(checking.repository_root("."))
     except InputError as error:
         fail(str(error))
-    changes = checking.write_locks(project, check_only=check_only)
+    try:
+        changes = checking.write_locks(project, check_only=check_only)
+    except InputError as error:
+        fail(str(error), 1)
     verb = "would write" if check_only else "wrote"
     for path, before, leaf in changes:
         click.echo(f"{verb} {path}: {leaf} (was {before})")
@@ -83,7 +86,11 @@ def graph(label: str, output: str) -> None:
                 click.echo(f'  "{parent[0]}.{parent[1]}" -> "{key[0]}.{key[1]}";')
         click.echo("}")
         return
-    for key in graph_module.topological(project.graph, nodes):
+    try:
+        ordered = graph_module.topological(project.graph, nodes)
+    except graph_module.CycleError as error:
+        fail(f"cannot put app {label!r} in order: {error}.", 1)
+    for key in ordered:
         parents = ", ".join(p[1] if p[0] == label else f"{p[0]}.{p[1]}" for p in sorted(project.graph.parents[key]))
         click.echo(f"{key[1]}{'  (leaf)' if key in leaves else ''}{'  <- ' + parents if parents else ''}")
 

@@ -122,10 +122,12 @@ def in_worktree(root: str, config: Config, problems: list[tuple[str, str]] | Non
 
 
 def in_tree(entries: list[TreeEntry], config: Config, under: str = "",
-            problems: list[tuple[str, str]] | None = None) -> list[Package]:
+            problems: list[tuple[str, str]] | None = None, strict: bool = False) -> list[Package]:
     """Candidate packages of a commit's tree (from `git ls-tree -r`); keys are blob ids.
 
-    A `migrations` that is a symlink in the commit goes to `problems` as (path, problem)."""
+    A `migrations` that is a symlink in the commit goes to `problems` as (path, problem).
+    `strict` (the push gates): no folder is skipped for its name or for holding a virtualenv;
+    only the configuration's `exclude` applies."""
     directories: dict[str, dict[str, str]] = {}
     links: dict[str, set[str]] = {}
     venvs = set()
@@ -144,11 +146,14 @@ def in_tree(entries: list[TreeEntry], config: Config, under: str = "",
                                              "make it a real directory"))
     packages = []
     for directory in sorted(directories):
+        if _excluded(directory, config):
+            continue
         parts = directory.split("/")
-        if any(_skipped(part) for part in parts) or _excluded(directory, config):
-            continue
-        if venvs and any("/".join(parts[:depth]) in venvs for depth in range(len(parts) + 1)):
-            continue
+        if not strict:
+            if any(_skipped(part) for part in parts):
+                continue
+            if venvs and any("/".join(parts[:depth]) in venvs for depth in range(1, len(parts) + 1)):
+                continue
         app = app_directory(directory)
         app_config = None
         if app is not None and "apps.py" not in links.get(app, ()):

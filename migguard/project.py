@@ -247,7 +247,7 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
             for problem in module.problems:
                 issues.append(Issue(file, problem.line, f"{file} {problem.message}", problem.fatal))
             migrations[(label, name)] = module
-    graph, graph_errors = graph_module.build(migrations)
+    graph, graph_errors = graph_module.build(migrations, config.django_version)
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))
