@@ -30,6 +30,7 @@ class App(NamedTuple):
     path: str
     files: dict[str, str]
     lock_data: bytes | None
+    unread: tuple[str, ...] = ()
 
 
 class Project:
@@ -56,6 +57,8 @@ class Project:
 
     def lock_state(self, label: str) -> LockState:
         app = self.apps[label]
+        if app.unread:
+            return LockState("unchecked", (), f"cannot be checked: {', '.join(app.unread)} could not be read")
         existing = {name for (_, name) in self.graph.app_nodes(label)} | set(app.files)
         return lockfile.state(app.lock_data, self.leaves(label), existing, enabled=bool(self.config.lockfile))
 
@@ -79,16 +82,16 @@ class _RevisionFiles:
         if not keys:
             return {}, {}
         failures: dict[str, str] = {}
-        listing = gitio.run(["cat-file", "--batch-check"], self.cwd, input="".join(f"{key}\n" for key in keys).encode())
+        sizes = gitio.blob_sizes(self.cwd, keys)
         small = []
-        for key, line in zip(keys, listing.decode("utf-8", "replace").splitlines()):
-            parts = line.split()
-            if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= files.MAX_BYTES:
-                small.append(key)
-            elif len(parts) == 3 and parts[1] == "blob":
-                failures[key] = f"is {int(parts[2]):,} bytes, over migguard's limit of {files.MAX_BYTES:,}; not read"
+        for key in keys:
+            size = sizes.get(key)
+            if size is None:
+                failures[key] = "is missing from the repository's objects (a partial clone?); not read"
+            elif size > files.MAX_BYTES:
+                failures[key] = f"is {size:,} bytes, over migguard's limit of {files.MAX_BYTES:,}; not read"
             else:
-                failures[key] = "is missing from the repository (a partial clone?); not read"
+                small.append(key)
         return gitio.cat_blobs(self.cwd, small), failures
 
     def save(self) -> None:
@@ -241,7 +244,10 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
         if label is None:
             continue
         lock_data = contents.get(package.lock) if package.lock else None
-        apps[label] = App(label, package.path, dict(package.modules), lock_data)
+        unread = tuple(sorted(f"{name}.py" for name, key in package.modules.items() if key in failures))
+        if package.lock in failures:
+            unread += (str(config.lockfile),)
+        apps[label] = App(label, package.path, dict(package.modules), lock_data, unread)
         for name, module in modules.items():
             file = f"{package.path}/{name}.py".lstrip("/")
             for problem in module.problems:

@@ -5,6 +5,7 @@ Python cannot import is always reported, and one reader answers for `check`, the
 from __future__ import annotations
 
 import ast
+import gc
 import re
 from typing import NamedTuple
 
@@ -249,6 +250,8 @@ def _read(source: str | bytes, with_operations: bool) -> MigrationSource:
             return _failure(data.count(b"\n", 0, marker.start()) + 1, "holds git conflict markers")
     if b"\0" in data:
         return _failure(data.count(b"\n", 0, data.index(b"\0")) + 1, "is not valid Python (it holds a NUL byte)")
+    collecting = gc.isenabled()
+    gc.disable()  # an AST holds no cycles; the collector's passes over it would make parsing quadratic
     try:
         tree = ast.parse(data)
         return _collect(tree, data, with_operations)
@@ -258,6 +261,9 @@ def _read(source: str | bytes, with_operations: bool) -> MigrationSource:
         return _failure(1, "nests too deeply to be read (Python may not import it either)")
     except ValueError as error:
         return _failure(1, f"is not valid Python ({error})")
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _collect(tree: ast.Module, data: bytes, with_operations: bool) -> MigrationSource:
