@@ -230,3 +230,7 @@ def diverge_models(project: DjangoProject, feature: tuple[str, str], main: tuple
     commit_models(project, app, *feature, "feature")
     git(project.root, "checkout", "-q", "main")
     commit_models(project, app, *main, "main")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-long", action="store_true", help="fuzz with 10,000 inputs instead of a few hundred")
