@@ -10,8 +10,8 @@ NAME = re.compile(r"^\w+$")
 
 
 class LockState(NamedTuple):
-    """`state` is one of ok, missing, stale, pending, conflicted, unknown, invalid, off, unchecked
-    (a file of the app could not be read: its error is reported, the lock file is left alone)."""
+    """`state` is one of ok, missing, stale, pending, conflicted, unknown, invalid, off, unreadable,
+    unchecked (a migration of the app could not be read: its error is reported, the lock file is left alone)."""
 
     state: str
     names: tuple[str, ...]

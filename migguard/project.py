@@ -31,6 +31,7 @@ class App(NamedTuple):
     files: dict[str, str]
     lock_data: bytes | None
     unread: tuple[str, ...] = ()
+    lock_problem: str | None = None
 
 
 class Project:
@@ -59,6 +60,8 @@ class Project:
         app = self.apps[label]
         if app.unread:
             return LockState("unchecked", (), f"cannot be checked: {', '.join(app.unread)} could not be read")
+        if app.lock_problem:
+            return LockState("unreadable", (), app.lock_problem)
         existing = {name for (_, name) in self.graph.app_nodes(label)} | set(app.files)
         return lockfile.state(app.lock_data, self.leaves(label), existing, enabled=bool(self.config.lockfile))
 
@@ -103,6 +106,7 @@ class _WorktreeFiles:
 
     def __init__(self, root: str, common_dir: Path | None) -> None:
         self.root_real = os.path.realpath(root)
+        self.prefix = len(os.path.join(root, ""))
         self.index = cache.WorktreeIndex.for_root(common_dir, root) if common_dir is not None else None
         self.now_ns = time.time_ns()
 
@@ -113,7 +117,7 @@ class _WorktreeFiles:
             status = os.lstat(key)
         except OSError:
             return None
-        return self.index.known(key, files.signature(status)) if stat.S_ISREG(status.st_mode) else None
+        return self.index.known(key[self.prefix:], files.signature(status)) if stat.S_ISREG(status.st_mode) else None
 
     def blob_id(self, key: str, data: bytes) -> str:
         return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -128,7 +132,7 @@ class _WorktreeFiles:
                 continue
             found[key] = data
             if self.index is not None and stat.S_ISREG(os.lstat(key).st_mode):
-                self.index.record(key, files.signature(status), self.blob_id(key, data), self.now_ns)
+                self.index.record(key[self.prefix:], files.signature(status), self.blob_id(key, data), self.now_ns)
         return found, failures
 
     def save(self) -> None:
@@ -209,9 +213,6 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
             for filename, message in package.notes:
                 file = f"{package.path}/{filename}".lstrip("/")
                 issues.append(Issue(file, 1, f"{file} {message}"))
-        if package.lock and package.lock in failures and (django or not modules):
-            file = f"{package.path}/{config.lockfile}".lstrip("/")
-            issues.append(Issue(file, 1, f"{file} {failures[package.lock]}"))
         if django:
             sources.append((package, modules))
     kept = {package.path for package, _ in sources}
@@ -245,9 +246,8 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
             continue
         lock_data = contents.get(package.lock) if package.lock else None
         unread = tuple(sorted(f"{name}.py" for name, key in package.modules.items() if key in failures))
-        if package.lock in failures:
-            unread += (str(config.lockfile),)
-        apps[label] = App(label, package.path, dict(package.modules), lock_data, unread)
+        apps[label] = App(label, package.path, dict(package.modules), lock_data, unread,
+                          failures.get(package.lock) if package.lock else None)
         for name, module in modules.items():
             file = f"{package.path}/{name}.py".lstrip("/")
             for problem in module.problems:
