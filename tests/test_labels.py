@@ -163,6 +163,7 @@ def test_sub_package_of_a_migrations_package_is_not_an_app(tmp_path: Path) -> No
     assert apps_of(result) == {"shop": "shop/migrations"}
     assert any("shop/migrations/legacy is a package inside the migrations package" in w["message"]
                for w in result["warnings"])
+    assert apps_of(check_json(project.root)) == {"shop": "shop/migrations"}
 
 
 SHOP_NOTE = """

@@ -49,6 +49,8 @@ def test_two_migration_classes_the_last_one_counts(tmp_path: Path) -> None:
     })
     result = assert_agrees(project)
     assert {app["app"]: app["leaves"] for app in result["apps"]} == {"blog": ["0002_b"]}
+    status, cli = check(project.root)
+    assert status == 1 and [app["leaves"] for app in cli["apps"]] == [["0002_b"]]
 
 
 BROKEN = {
