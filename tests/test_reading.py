@@ -211,3 +211,21 @@ def test_unreadable_files_and_folders_are_reported(odd_files: Path) -> None:
     assert "shop/migrations/0003_secret.py cannot be read (Permission denied) (shop/migrations/0003_secret.py:1)" in found
     assert any(m.startswith("data cannot be listed (Permission denied)") for m in found), found
     assert json.loads(done.stdout)["apps"][0]["lock"] == "unchecked"
+
+
+def test_many_virtualenv_folders_in_a_commit_are_linear(tmp_path: Path) -> None:
+    """15,000 folders holding `pyvenv.cfg` (the gate once spent 257 s on them)."""
+    root = tmp_path / "venvs"
+    write(root / "shop", {"0001_initial": migration()})
+    (root / "shop/migrations/max_migration.txt").write_text("0001_initial\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    blob = git(root, "hash-object", "-w", "--stdin", input="home = /usr/bin\n").stdout.strip()
+    listing = "".join(f"100644 {blob}\tenv{index:05d}/sub/pyvenv.cfg\n" for index in range(15_000))
+    git(root, "update-index", "--index-info", input=listing)
+    git(root, "commit", "-qm", "many virtualenvs", "--no-verify")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    status, result = check(root, "--rev", "HEAD")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert status == 0 and [app["app"] for app in result["apps"]] == ["shop"]
+    assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 5
