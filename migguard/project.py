@@ -74,6 +74,7 @@ class _RevisionFiles:
 
     def __init__(self, cwd: str | Path) -> None:
         self.cwd = cwd
+        self.notes: dict[str, str] = {}
 
     def identify(self, key: str) -> str | None:
         return key
@@ -85,7 +86,11 @@ class _RevisionFiles:
         if not keys:
             return {}, {}
         failures: dict[str, str] = {}
-        sizes = gitio.blob_sizes(self.cwd, keys)
+        try:
+            sizes = gitio.blob_sizes(self.cwd, keys)
+        except gitio.GitError as error:
+            raise gitio.GitError(f"cannot read {len(keys)} file(s) from git objects ({error}); "
+                                 f"a partial clone needs its remote to fetch them") from None
         small = []
         for key in keys:
             size = sizes.get(key)
@@ -109,6 +114,7 @@ class _WorktreeFiles:
         self.prefix = len(os.path.join(root, ""))
         self.index = cache.WorktreeIndex.for_root(common_dir, root) if common_dir is not None else None
         self.now_ns = time.time_ns()
+        self.notes: dict[str, str] = {}
 
     def identify(self, key: str) -> str | None:
         if self.index is None:
@@ -126,11 +132,13 @@ class _WorktreeFiles:
         found, failures = {}, {}
         for key in keys:
             try:
-                data, status = files.read_bounded(key, self.root_real)
+                data, status, note = files.read_bounded(key, self.root_real)
             except files.Unreadable as error:
                 failures[key] = str(error)
                 continue
             found[key] = data
+            if note:
+                self.notes[key] = note
             if self.index is not None and stat.S_ISREG(os.lstat(key).st_mode):
                 self.index.record(key[self.prefix:], files.signature(status), self.blob_id(key, data), self.now_ns)
         return found, failures
@@ -207,9 +215,12 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
         django = bool(modules) and not all(reader.lacks_class(module) for module in modules.values())
         if django or not modules:
             for name, key in package.modules.items():
-                if key in failures:
+                if key in failures or key in source.notes:
                     file = f"{package.path}/{name}.py".lstrip("/")
-                    issues.append(Issue(file, 1, f"{file} {failures[key]}"))
+                    issues.append(Issue(file, 1, f"{file} {failures.get(key) or source.notes[key]}"))
+            if package.lock in source.notes:
+                file = f"{package.path}/{config.lockfile}".lstrip("/")
+                issues.append(Issue(file, 1, f"{file} {source.notes[package.lock]}"))
             for filename, message in package.notes:
                 file = f"{package.path}/{filename}".lstrip("/")
                 issues.append(Issue(file, 1, f"{file} {message}"))

@@ -190,7 +190,7 @@ def test_a_dangling_symlink_at_the_merge_migrations_name_is_never_followed(rebas
     (rebased / name).symlink_to(outside)
     status, out = migguard(rebased, "fix")
     assert status == 1
-    assert f"api: not resolved: {name} exists already; migguard never overwrites a migration" in out
+    assert f"api: not resolved: {name} is a dangling symlink (to {outside}) (line 1); fix that file first" in out
     assert not outside.exists()
 
 

@@ -168,7 +168,7 @@ def odd_files(tmp_path: Path) -> Iterator[Path]:
     (package / "0007_loop.py").symlink_to("0007_loop.py")
     (package / "0008_huge.py").write_text(migration("[('shop', '0002_ok')]") + "#" * 2_000_000 + "\n")
     (root / "shared").mkdir()
-    (root / "shared/step.py").write_text(migration("[('shop', '0002_ok')]"))
+    (root / "shared/step.py").write_text(migration("[('shop', '0005_outside')]"))
     (package / "0009_inside.py").symlink_to("../../shared/step.py")
     yield root
     shutil.rmtree(folder)
