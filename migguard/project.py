@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from migguard import cache, config as config_module, discovery, files, gitio, graph as graph_module, lockfile, reader
+from migguard import cache, config as config_module, discovery, files, gitio, graph as graph_module, lockfile, monorepo, reader
 from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
@@ -38,8 +38,9 @@ class Project:
     """What `check`, `fix` and the hooks look at: apps, their migrations, the graph, the problems."""
 
     def __init__(self, root: str, config: Config, apps: dict[str, App], migrations: dict[Key, MigrationSource],
-                 graph: Graph, issues: list[Issue]) -> None:
+                 graph: Graph, issues: list[Issue], scope: str = "") -> None:
         self.root = root
+        self.scope = scope  # the project's folder in a monorepo (`projects` in the configuration), else ""
         self.config = config
         self.apps = apps
         self.migrations = migrations
@@ -148,8 +149,23 @@ class _WorktreeFiles:
             self.index.save()
 
 
-def load_worktree(root: str | Path, config: Config | None = None, full: bool = False) -> Project:
-    """Read the migrations below `root` from disk."""
+def load_worktree(root: str | Path, config: Config | None = None, full: bool = False,
+                  scope: str | None = None) -> Project:
+    """Read the migrations below `root` from disk (only project `scope`'s, when given)."""
+    root, config, packages, problems = _worktree(root, config)
+    if scope is not None:
+        packages = monorepo.select(packages, config.projects, scope)
+    return _load_worktree_packages(root, config, packages, problems, full, [scope or ""])[0]
+
+
+def load_projects(root: str | Path, config: Config | None = None, full: bool = False, under: str = "") -> list[Project]:
+    """One Project per project folder below `under` (one in all when `projects` is not configured)."""
+    root, config, packages, problems = _worktree(root, config)
+    packages = [package for package in packages if monorepo.inside(package.path, under)]
+    return _load_worktree_packages(root, config, packages, problems, full, monorepo.scopes(config.projects, under))
+
+
+def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], list[tuple[str, str]]]:
     root = str(root)
     if not os.path.isdir(root):
         raise InputError(f"{root} is not a directory.")
@@ -160,22 +176,53 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
             raise InputError(str(error)) from None
     problems: list[tuple[str, str]] = []
     packages = discovery.in_worktree(root, config, problems)
+    return root, config, packages, problems
+
+
+def _load_worktree_packages(root: str, config: Config, packages: list[Package], problems: list[tuple[str, str]],
+                            full: bool, scopes: list[str]) -> list[Project]:
     common_dir = cache.find_common_dir(root)
     source = _WorktreeFiles(root, common_dir)
     parse_cache = cache.ParseCache.for_common_dir(common_dir) if common_dir is not None else None
-    project = _assemble(root, config, packages, source, full, parse_cache, problems, relative_to=root)
+    projects = _split(root, config, packages, source, full, parse_cache, problems, scopes, relative_to=root)
     source.save()
-    return project
+    return projects
+
+
+def _split(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
+           parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]], scopes: list[str],
+           relative_to: str | None = None) -> list[Project]:
+    """One Project per scope; problems found while listing files go to the first."""
+    projects = []
+    for index, scope in enumerate(scopes):
+        selected = packages if len(scopes) == 1 and not config.projects else monorepo.select(packages, config.projects, scope)
+        projects.append(_assemble(root, config, selected, source, full, parse_cache, problems if index == 0 else [],
+                                  relative_to=relative_to, scope=scope))
+    for path in monorepo.outside(packages, config.projects):
+        projects[0].issues.append(Issue(path, 1, f"{path} is in none of the `projects` of the configuration; "
+                                                 f"not checked", fatal=False))
+    return projects
 
 
 def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                  inputs: RevisionInputs | None = None) -> Project:
+                  inputs: RevisionInputs | None = None, scope: str | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
     `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
-    return _assemble(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
-                     cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems))
+    packages = inputs.packages if scope is None else monorepo.select(inputs.packages, inputs.config.projects, scope)
+    return _assemble(str(cwd), inputs.config, packages, _RevisionFiles(cwd), full,
+                     cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems), scope=scope or "")
+
+
+def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
+                           inputs: RevisionInputs | None = None) -> list[Project]:
+    """`load_revision`, one Project per project folder (one in all when `projects` is not configured)."""
+    inputs = inputs or revision_inputs(cwd, rev, under)
+    prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
+    return _split(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
+                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
+                  monorepo.scopes(inputs.config.projects, prefix.strip("/")))
 
 
 APP_CONFIG_PREFIX = "apps.py:"
@@ -183,7 +230,7 @@ APP_CONFIG_PREFIX = "apps.py:"
 
 def _assemble(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
               parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]],
-              relative_to: str | None = None) -> Project:
+              relative_to: str | None = None, scope: str = "") -> Project:
     issues = [Issue(path, 1, f"{path} {message}") for path, message in problems]
 
     def shown(key: str) -> str:
@@ -268,7 +315,7 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))
-    return Project(root, config, apps, migrations, graph, issues)
+    return Project(root, config, apps, migrations, graph, issues, scope)
 
 
 def _parse(data: bytes, full: bool) -> MigrationSource:
