@@ -82,6 +82,7 @@ def test_a_dependency_on_another_app_never_names_the_app(tmp_path: Path) -> None
     blog_on_taggit(project)
     shop_on_auth(project)
     checkout_replaces_cart(project)
+    git(project.root, "init", "-q", "-b", "main")
     result = assert_agrees(project)
     assert apps_of(result) == {"basket": "basket/migrations", "blog": "blog/migrations",
                                "checkout": "checkout/migrations", "shop": "shop/migrations"}
@@ -98,6 +99,7 @@ def test_a_dependency_on_another_app_never_names_the_app(tmp_path: Path) -> None
 def test_no_dependencies_scenario_of_django_linear_migrations(tmp_path: Path) -> None:
     project = DjangoProject(tmp_path / "dlm")
     linear_migrations_no_dependencies(project)
+    git(project.root, "init", "-q", "-b", "main")
     result = assert_agrees(project)
     assert {app["app"]: app["leaves"] for app in result["apps"]} == {
         "testapp": ["0002_author_nicknames", "0002_longer_titles"]}
@@ -138,7 +140,7 @@ def test_label_from_apps_py(tmp_path: Path) -> None:
 def test_two_packages_with_one_label_name_both(tmp_path: Path) -> None:
     for side in ("one", "two"):
         write(tmp_path / side / "blog", {"0001_initial": migration()})
-    status, out, _ = migguard(tmp_path, "check")
+    status, out, _ = migguard(tmp_path, "check", ".")
     assert status == 1
     assert "error: two/blog/migrations and one/blog/migrations both hold migrations of app 'blog'" in out
 
@@ -150,7 +152,7 @@ def test_own_references_correct_a_folder_that_is_not_the_label(tmp_path: Path) -
         "0002_site_domain": migration("[('sites', '0001_initial')]"),
         "0003_site_name": migration("[('sites', '0002_site_domain')]"),
     }, package="sites")
-    result = check_json(tmp_path)
+    result = check_json(tmp_path, ".")
     assert {app["app"]: app["leaves"] for app in result["apps"]} == {"sites": ["0003_site_name"]}
 
 
@@ -163,7 +165,7 @@ def test_sub_package_of_a_migrations_package_is_not_an_app(tmp_path: Path) -> No
     assert apps_of(result) == {"shop": "shop/migrations"}
     assert any("shop/migrations/legacy is a package inside the migrations package" in w["message"]
                for w in result["warnings"])
-    assert apps_of(check_json(project.root)) == {"shop": "shop/migrations"}
+    assert apps_of(check_json(project.root, ".")) == {"shop": "shop/migrations"}
 
 
 SHOP_NOTE = """

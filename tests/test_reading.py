@@ -49,7 +49,7 @@ def test_two_migration_classes_the_last_one_counts(tmp_path: Path) -> None:
     })
     result = assert_agrees(project)
     assert {app["app"]: app["leaves"] for app in result["apps"]} == {"blog": ["0002_b"]}
-    status, cli = check(project.root)
+    status, cli = check(project.root, ".")
     assert status == 1 and [app["leaves"] for app in cli["apps"]] == [["0002_b"]]
 
 
@@ -144,7 +144,7 @@ def test_reading_is_linear(tmp_path: Path) -> None:
                               "0002_wide": head + "    dependencies = [\n" + "".join(
                                   f"('shop', 'gone{i}'),\n" for i in range(40_000)) + "    ]\n"})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    status, result = check(tmp_path)
+    status, result = check(tmp_path, ".")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert status == 1 and len(result["errors"]) == 40_001
     assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 6
@@ -157,6 +157,7 @@ def odd_files(tmp_path: Path) -> Iterator[Path]:
     folder.chmod(0o755)
     root = folder / "project"
     write(root / "shop", {"0001_initial": migration(), "0002_ok": migration("[('shop', '0001_initial')]")})
+    git(root, "init", "-q", "-b", "main")
     package = root / "shop/migrations"
     (package / "max_migration.txt").write_text("0009_inside\n")
     os.mkfifo(package / "0003_fifo.py")
@@ -189,7 +190,7 @@ def test_only_regular_files_inside_the_repository_are_read(odd_files: Path) -> N
                          ("0008_huge.py", "bytes, over migguard's limit of 1,000,000; not read")):
         assert any(message.startswith(prefix + name + " ") and phrase in message for message in found), (name, found)
     assert [(app["app"], app["leaves"], app["lock"]) for app in result["apps"]] == [("shop", ["0009_inside"], "unchecked")]
-    assert migguard(odd_files, "lock")[1].strip() == "lock files in step for 1 apps."
+    assert migguard(odd_files, "lock")[1].strip() == "lock files in step for 1 app."
     assert (odd_files / "shop/migrations/max_migration.txt").read_text() == "0009_inside\n"
 
 
@@ -205,7 +206,8 @@ def test_unreadable_files_and_folders_are_reported(odd_files: Path) -> None:
     command = [sys.executable, "-m", "migguard", "check", "--format", "json"]
     if os.geteuid() == 0:
         command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
-    done = run(command, root, check=False, env=clean_env(HOME=str(root)))
+    done = run(command, root, check=False, env=clean_env(HOME=str(root), GIT_CONFIG_COUNT="1",
+                                                         GIT_CONFIG_KEY_0="safe.directory", GIT_CONFIG_VALUE_0="*"))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     found = messages(json.loads(done.stdout))
     assert "shop/migrations/0003_secret.py cannot be read (Permission denied) (shop/migrations/0003_secret.py:1)" in found
