@@ -89,13 +89,13 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
 
 
 def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                  inputs: RevisionInputs | None = None) -> Project:
+                  inputs: RevisionInputs | None = None, parse_cache: cache.ParseCache | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
     `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
     return _assemble(str(cwd), inputs.config, inputs.packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
-                     parse_cache=cache.ParseCache.for_common_dir(inputs.common_dir))
+                     parse_cache=parse_cache or cache.ParseCache.for_common_dir(inputs.common_dir))
 
 
 def _read_bytes(path: str) -> bytes:
