@@ -24,14 +24,15 @@ class RevisionInputs(NamedTuple):
     common_dir: Path
     config: Config
     packages: list[Package]
+    problems: tuple[tuple[str, str], ...] = ()
 
     def content_key(self) -> str:
         """Equal for two commits whose migrations, lock files and configuration are the same."""
         import hashlib
 
-        digest = hashlib.sha1(repr(self.config).encode())
+        digest = hashlib.sha1(repr((self.config, self.problems)).encode())
         for package in self.packages:
-            digest.update(f"\0{package.path}\0{package.lock}".encode())
+            digest.update(f"\0{package.path}\0{package.lock}\0{package.app_config}\0{package.notes}".encode())
             for name in sorted(package.modules):
                 digest.update(f"\0{name}={package.modules[name]}".encode())
         return digest.hexdigest()
@@ -81,4 +82,6 @@ def revision_inputs(cwd: str | Path, rev: str, under: str | None = None) -> Revi
     except gitio.GitError as error:
         raise InputError(str(error)) from None
     config = config_in(cwd, entries)
-    return RevisionInputs(common, config, discovery.in_tree(entries, config, prefix if under is None else under))
+    problems: list[tuple[str, str]] = []
+    packages = discovery.in_tree(entries, config, prefix if under is None else under, problems)
+    return RevisionInputs(common, config, packages, tuple(problems))
