@@ -182,7 +182,8 @@ def pre_push(arguments: list[str], root: str, stdin: str) -> int:
         old = [update.old] if update.old != ZERO and _commit_of(root, update.old) else []
         return ["--remotes", *old]
 
-    return run_gate(root, updates, known, fallback, server_side=False)
+    limits, _ = git_settings(root)
+    return within(limits.seconds, lambda: run_gate(root, updates, known, fallback, server_side=False), server_side=False)
 
 
 def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
@@ -195,10 +196,11 @@ def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
     except InputError as error:
         say(f"refusing the push: {error}")
         return 1
-    return within(limits.seconds, lambda: run_gate(root, updates, lambda update: ["--all"], "HEAD", server_side=True))
+    return within(limits.seconds, lambda: run_gate(root, updates, lambda update: ["--all"], "HEAD", server_side=True),
+                  server_side=True)
 
 
-def within(seconds: float, work: Callable[[], int]) -> int:
+def within(seconds: float, work: Callable[[], int], server_side: bool) -> int:
     """Run `work` in a child process; past `seconds`, stop it and refuse with a sentence."""
     if not hasattr(os, "fork"):
         return work()
@@ -220,25 +222,37 @@ def within(seconds: float, work: Callable[[], int]) -> int:
             os._exit(code)
     import signal
 
+    def stop() -> None:
+        for target in (-child, child):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except OSError:
+                pass
+        os.waitpid(child, 0)
+
     deadline = time.monotonic() + seconds
     pause = 0.002
-    while True:
-        done, status = os.waitpid(child, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            if code < 0:
-                say(f"refusing the push: the check was stopped by signal {-code} (out of memory?).")
+    try:
+        while True:
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                if code < 0:
+                    say(f"refusing the push: the check was stopped by signal {-code} (out of memory?).")
+                    return 1
+                return code
+            if time.monotonic() > deadline:
+                stop()
+                if server_side:
+                    say(f"refusing the push: checking it took longer than the gate allows ({seconds:g} s; "
+                        f"git config migguard.timeout on the server); push fewer commits at once, or ask for a higher limit.")
+                else:
+                    say(f"refusing the push: checking it took longer than {seconds:g} s (git config migguard.timeout); "
+                        f"raise the limit, or push with --no-verify to skip this check.")
                 return 1
-            return code
-        if time.monotonic() > deadline:
-            for target in (-child, child):
-                try:
-                    os.kill(target, signal.SIGKILL)
-                except OSError:
-                    pass
-            os.waitpid(child, 0)
-            say(f"refusing the push: checking it took longer than the gate allows ({seconds:g} s; "
-                f"git config migguard.timeout on the server); push fewer commits at once, or ask for a higher limit.")
-            return 1
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    except BaseException:  # Ctrl-C: the check goes too, and the push is refused
+        stop()
+        say("refusing the push: the check was interrupted.")
+        return 1

@@ -196,6 +196,8 @@ def test_every_new_commit_is_checked_not_only_the_tip(gate: tuple[Path, Path], t
     refused = git(work, "push", str(tmp_path / "plain.git"), "main", check=False)
     assert refused.returncode != 0 and f"{broken[:10]}, one of 3 new commits, below the tip" in refused.stderr
     assert "--no-verify" in refused.stderr
+    again = git(work, "push", str(tmp_path / "plain.git"), "main", check=False, env=clean_env(MIGGUARD="0"))
+    assert again.returncode != 0 and "app 'api' has 2 leaf migrations" in again.stderr
     # One commit that is right from the start goes through.
     git(work, "reset", "-q", "--soft", "HEAD~2")
     git(work, "commit", "-qm", "two migrations and their merge")
