@@ -59,34 +59,25 @@ def _own_config(root: str, entries: list[TreeEntry]) -> tuple[Config | None, str
         return None, f"its configuration cannot be used: {error}"
 
 
-def _layout_problems(root: str, entries: list[TreeEntry], package_paths: set[str], limits: Limits) -> list[str]:
-    """What Django would load that migguard cannot read: compiled-only migrations, symbolic links."""
-    problems = []
-    by_directory: dict[str, set[str]] = {}
-    for entry in entries:
-        directory, _, name = entry.path.rpartition("/")
-        by_directory.setdefault(directory, set()).add(name)
-    for directory, names in sorted(by_directory.items()):
-        if directory not in package_paths and directory.rsplit("/", 1)[-1] != "migrations":
-            continue
-        for name in sorted(names):
-            stem = name[:-4]
-            if name.endswith(".pyc") and stem and stem[0] not in "_~" and "." not in stem and f"{stem}.py" not in names:
-                path = f"{directory}/{name}".lstrip("/")
-                problems.append(f"{path} is a compiled migration without its source: Django loads it, migguard cannot read it")
+def _linked_folders(root: str, entries: list[TreeEntry], package_paths: set[str], limits: Limits) -> list[str]:
+    """Symbolic links to a folder that holds migrations: Django would load them through the link too.
+
+    (A `migrations` link, links inside a package and `.pyc` files are the reading side's findings.)"""
     links = [entry for entry in entries if entry.mode == "120000"]
     if len(links) > limits.files:
-        return problems + [f"the commit holds {len(links)} symbolic links, more than the gate reads ({limits.files})"]
+        return [f"the commit holds {len(links)} symbolic links, more than the gate reads ({limits.files})"]
+    problems = []
     targets = gitio.cat_blobs(root, [entry.oid for entry in links])
     for entry in links:
         directory, _, name = entry.path.rpartition("/")
+        if name == "migrations" or directory in package_paths:
+            continue
         target_text = targets.get(entry.oid, b"").decode("utf-8", "replace")
         resolved = target_text if target_text.startswith("/") else posixpath.normpath(posixpath.join(directory, target_text))
         resolved = "" if resolved == "." else resolved
-        holds = any(resolved == "" or path == resolved or path.startswith(resolved + "/") for path in package_paths)
-        if name == "migrations" or directory in package_paths or holds:
-            problems.append(f"{entry.path} is a symbolic link (to {target_text}): Django would follow it, "
-                            f"migguard does not; commit the files themselves")
+        if any(resolved == "" or path == resolved or path.startswith(resolved + "/") for path in package_paths):
+            problems.append(f"{entry.path} is a symbolic link (to {target_text}) to a folder that holds migrations: "
+                            f"Django would load them through it too, migguard does not follow it")
     return problems
 
 
@@ -125,7 +116,8 @@ def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[
     """Findings under `config`, strictly: no folder skipped by name, warnings refused."""
     from migguard.revision import RevisionInputs
 
-    packages = discovery.in_tree(entries, config, "", strict=True)
+    found: list[tuple[str, str]] = []
+    packages = discovery.in_tree(entries, config, "", found, strict=True)
     venvs = {entry.path.rpartition("/")[0] for entry in entries if entry.path.rpartition("/")[2] == "pyvenv.cfg"}
     problems = [f"{package.path} holds migrations in a folder `migguard check` skips; the gate checks it: "
                 f"remove it, or list it under `exclude` in the configuration the server uses"
@@ -135,7 +127,7 @@ def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[
     if count > limits.files:
         return problems + [f"the commit holds {count} migration files, more than the gate reads ({limits.files}; "
                            f"git config migguard.maxFiles)"], paths
-    inputs = RevisionInputs(common, config, packages)  # type: ignore[arg-type]
+    inputs = RevisionInputs(common, config, packages, tuple(found))  # type: ignore[arg-type]
     key = f"gate{GATE_VERSION}:{limits.file_size}:{inputs.content_key()}"
     result = memo.get(key) or cache.load_result(common, key, "")  # type: ignore[arg-type]
     if result is None:
@@ -176,7 +168,7 @@ def evaluate(root: str, common: "os.PathLike[str]", tree: str, entries: dict[str
         found, paths = _check_with(root, common, tree, listing, config, limits, memo)
         problems += found
         packages |= paths
-    problems += _layout_problems(root, listing, packages, limits)
+    problems += _linked_folders(root, listing, packages, limits)
     checked = Checked(tuple(dict.fromkeys(problems)), frozenset(packages), entries)
     memo[key] = {"problems": list(checked.problems), "packages": sorted(packages)}
     cache.store_result(common, key, "", memo[key])  # type: ignore[arg-type]
