@@ -19,6 +19,7 @@ GATE_VERSION = "2"
 LOCK = "\0lock:"  # marks a lock-file finding: it refuses the tip only (history before lock files stays pushable)
 CONFIG_FILES = ("pyproject.toml", "setup.cfg")
 LINK_MODES = ("120000", "160000")
+UNREAD = ("cannot be read statically", "is not a literal list", "not checked")  # warnings the gates refuse
 
 
 class Limits(NamedTuple):
@@ -141,15 +142,17 @@ def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[
             result = {"errors": [{"message": f"{path} is larger than the gate reads ({limits.file_size:,} bytes; "
                                              f"git config migguard.maxFileSize)"} for path in large], "warnings": []}
         else:
-            from migguard.project import load_revision
-            from migguard.report import check_result
+            from migguard.project import load_revision_projects
+            from migguard.report import check_results
 
-            result = check_result(load_revision(root, tree, under="", inputs=inputs, parse_cache=parse_cache(memo, common)))
+            result = check_results(load_revision_projects(root, tree, under="", inputs=inputs,
+                                                          parse_cache=parse_cache(memo, common)))
         memo[key] = result
         cache.store_result(common, key, "", result)  # type: ignore[arg-type]
     problems += [LOCK + error["message"] if error.get("path", "").rsplit("/", 1)[-1] == config.lockfile else error["message"]
                  for error in result["errors"]]
-    problems += [f"{warning['message']} (the gate refuses what it cannot read)" for warning in result["warnings"]]
+    problems += [f"{warning['message']} (the gate refuses what it cannot read)" for warning in result["warnings"]
+                 if any(words in warning["message"] for words in UNREAD)]
     return problems, paths
 
 

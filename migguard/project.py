@@ -190,25 +190,23 @@ def _split(root: str, config: Config, packages: list[Package], source: _Revision
 
 
 def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                  inputs: RevisionInputs | None = None, scope: str | None = None,
-                  parse_cache: cache.ParseCache | None = None) -> Project:
+                  inputs: RevisionInputs | None = None, scope: str | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
     `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
     packages = inputs.packages if scope is None else monorepo.select(inputs.packages, inputs.config.projects, scope)
     return _assemble(str(cwd), inputs.config, packages, _RevisionFiles(cwd), full,
-                     parse_cache or cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
-                     scope=scope or "")
+                     cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems), scope=scope or "")
 
 
 def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                           inputs: RevisionInputs | None = None) -> list[Project]:
+                           inputs: RevisionInputs | None = None, parse_cache: cache.ParseCache | None = None) -> list[Project]:
     """`load_revision`, one Project per project folder (one in all when `projects` is not configured)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
     prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
     return _split(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
-                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
+                  parse_cache or cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
                   monorepo.scopes(inputs.config.projects, prefix.strip("/")))
 
 
