@@ -267,3 +267,15 @@ def test_a_server_without_migguard_refuses_and_never_suggests_no_verify(gate: tu
     commit(work, "a change", {"notes.txt": "x\n"})
     done = push(work, server, env=clean_env(PATH="/usr/local/bin:/usr/bin:/bin"))
     assert_refused(done, "migguard: refusing the push until migguard is reinstalled on the server.")
+
+
+def test_a_monorepo_is_checked_project_by_project(gate: tuple[Path, Path]) -> None:
+    work, server = gate
+    commit(work, "name the projects", {"pyproject.toml": '[tool.migguard]\nprojects = ["api", "one", "two"]\n'})
+    assert_accepted(push(work, server), work, server)
+    both = {f"{project}/{path}": data for project in ("one", "two") for path, data in app("users", "0001_initial").items()}
+    commit(work, "two projects, each with its app users", both)
+    assert_accepted(push(work, server), work, server)
+    commit(work, "two leaves in one project", {"two/users/migrations/0002_a.py": migration(("users", "0001_initial")),
+                                               "two/users/migrations/0002_b.py": migration(("users", "0001_initial"))})
+    assert_refused(push(work, server), "has 2 leaf migrations (0002_a, 0002_b)")
