@@ -169,6 +169,11 @@ def test_migrations_django_loads_but_migguard_cannot_read_are_refused(gate: tupl
     commit(work, "compiled leaf", {"api/migrations/0002_fast.pyc": compiled})
     assert_refused(push(work, server), "api/migrations/0002_fast.pyc is compiled code without its .py source")
     git(work, "reset", "-q", "--hard", "HEAD~1")
+    reassigned = migration(("api", "0001_initial")) + "\nMigration.dependencies = []\n"
+    commit(work, "dependencies reassigned after the class", {"api/migrations/0002_x.py": reassigned,
+                                                             "api/migrations/max_migration.txt": "0002_x\n"})
+    assert_refused(push(work, server), "api/migrations/0002_x.py uses `Migration` after the class")
+    git(work, "reset", "-q", "--hard", "HEAD~1")
     (work / "shop").mkdir()
     (work / "shop" / "__init__.py").write_text("")
     (work / "shop" / "migrations").symlink_to("../api/migrations")
