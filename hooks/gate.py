@@ -62,10 +62,11 @@ def _size(value: str, key: str) -> int:
     return int(match[1]) << {"": 0, "k": 10, "m": 20, "g": 30}[match[2].lower()]
 
 
-def git_settings(root: str) -> tuple[Limits, Config | None]:
-    """Limits, and a configuration when the repository's own git config sets `migguard.exclude`,
-    `migguard.lockfile` or `migguard.apps.<label>` (on a server: the admin's, not the pusher's)."""
-    done = gitio.run(["config", "-z", "--get-regexp", r"^migguard\."], root, check=False)
+def git_settings(root: str, local: bool = False) -> tuple[Limits, Config | None]:
+    """Limits, and a configuration when the repository's git config sets `migguard.exclude`,
+    `migguard.lockfile` or `migguard.apps.<label>`. `local`: the repository's own config file only
+    (on a server: the admin's; never `-c`, `GIT_CONFIG_*` or a HOME the pusher chose)."""
+    done = gitio.run(["config", *(["--local"] if local else []), "-z", "--get-regexp", r"^migguard\."], root, check=False)
     values: dict[str, list[str]] = {}
     for record in done.decode("utf-8", "replace").split("\0"):
         if record:
@@ -136,7 +137,7 @@ def new_commits(root: str, tip: str, known: list[str]) -> list[tuple[str, str, l
 def run_gate(root: str, updates: list[Update], known: Callable[[Update], list[str]], fallback: str | None,
              server_side: bool) -> int:
     """Check every new commit of every update; print what is wrong; 0 accept, 1 refuse."""
-    limits, server_config = git_settings(root)
+    limits, server_config = git_settings(root, local=server_side)
     common = gitio.common_dir(root)
     memo: dict = {}
     states: dict[str, dict[str, gate_check.Checked]] = {}
@@ -192,7 +193,7 @@ def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
     if not updates:
         return 0
     try:
-        limits, _ = git_settings(root)
+        limits, _ = git_settings(root, local=True)
     except InputError as error:
         say(f"refusing the push: {error}")
         return 1

@@ -128,6 +128,14 @@ def test_migguard_0_in_the_pushers_environment_changes_nothing(gate: tuple[Path,
     assert_refused(push(work, server, "--receive-pack=env MIGGUARD=0 git-receive-pack"), "app 'api' has 2 leaf migrations")
     done = git(work, "push", f"file://{server}", "HEAD:refs/heads/main", check=False, env=clean_env(MIGGUARD="0"))
     assert_refused(done, "app 'api' has 2 leaf migrations")
+    # Nor does git config the pusher brings along: -c, GIT_CONFIG_*, a HOME of their choosing.
+    (work.parent / "home").mkdir()
+    (work.parent / "home" / ".gitconfig").write_text("[migguard]\n\texclude = *\n\ttimeout = 0.001\n")
+    done = git(work, "-c", "migguard.lockfile=x.txt", "push", "--receive-pack=git -c migguard.exclude=* receive-pack",
+               str(server), "HEAD:refs/heads/main", check=False,
+               env=clean_env(HOME=str(work.parent / "home"), GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="migguard.maxfiles",
+                             GIT_CONFIG_VALUE_0="0"))
+    assert_refused(done, "app 'api' has 2 leaf migrations", "configuration of refs/heads/main at")
 
 
 def test_settings_in_the_pushed_commit_never_narrow_the_gate(gate: tuple[Path, Path]) -> None:
