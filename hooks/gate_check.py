@@ -13,6 +13,7 @@ from typing import NamedTuple
 from migguard import cache, discovery, gitio
 from migguard.config import Config, ConfigError
 from migguard.errors import InputError
+from migguard.files import MAX_BYTES
 from migguard.gitio import TreeEntry
 
 GATE_VERSION = "2"
@@ -26,7 +27,7 @@ class Limits(NamedTuple):
     """What one push may cost the gate; past any of these it refuses."""
 
     seconds: float = 60.0
-    file_size: int = 1 << 20
+    file_size: int = MAX_BYTES  # the reading side's own limit; migguard.maxFileSize can only lower it
     files: int = 50_000
 
 

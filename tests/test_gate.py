@@ -254,7 +254,7 @@ def test_bounds_refuse_with_a_sentence(gate: tuple[Path, Path]) -> None:
     huge = migration(("api", "0001_initial"), body="    initial = True\n" * 80_000)
     commit(work, "a 1.4 MB migration", {"api/migrations/0002_huge.py": huge, "api/migrations/max_migration.txt": "0002_huge\n"})
     started = time.monotonic()
-    assert_refused(push(work, server), "api/migrations/0002_huge.py is larger than the gate reads (1,048,576 bytes")
+    assert_refused(push(work, server), "api/migrations/0002_huge.py is larger than the gate reads (1,000,000 bytes")
     assert time.monotonic() - started < 20
     git(work, "reset", "-q", "--hard", "HEAD~1")
     git(server, "config", "migguard.maxFiles", "2")
