@@ -358,6 +358,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one check may take before it counts as a hang")
     parser.add_argument("--keep", metavar="DIR", help="build the repository in DIR and keep it")
+    parser.add_argument("--skip", type=int, default=0, metavar="N", help="generate the first N inputs without running them "
+                        "(replays a stretch of a long campaign)")
     options = parser.parse_args()
     rng = random.Random(options.seed)
     root = Path(options.keep or tempfile.mkdtemp(prefix="migguard-fuzz-")) / "repo"
@@ -378,6 +380,8 @@ def main() -> int:
                 break
             item = make_input(rng, number)
             number += 1
+            if item.number < options.skip:
+                continue
             per_class[item.kind] += 1
             (pending_config if item.kind == "config" else batch).append(item)
         if not batch:
@@ -391,6 +395,7 @@ def main() -> int:
                 key = ":".join(problem.split(":", 2)[:2])
                 failures[key] += 1
                 examples.setdefault(key, f"input {item.number} ({item.kind}): {problem[:300]}")
+                print(f"  FAILED input {item.number} ({item.kind}): {problem[:300]}", file=sys.stderr, flush=True)
     seconds = time.monotonic() - started
     tracebacks = sum(count for key, count in failures.items() if key.split(":")[1] == "traceback")
     hangs = sum(count for key, count in failures.items() if key.split(":")[1] == "hang")
