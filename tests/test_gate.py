@@ -265,11 +265,11 @@ def test_bounds_refuse_with_a_sentence(gate: tuple[Path, Path]) -> None:
     git(server, "config", "--unset", "migguard.maxFiles")
     git(work, "reset", "-q", "--hard", "HEAD~1")
     git(server, "config", "migguard.timeout", "0.5")
-    fast_import(work, 300, migrations=True)
+    fast_import(work, 150, migrations=True)
     started = time.monotonic()
     assert_refused(push(work, server), "checking it took longer than the gate allows (0.5 s")
     assert time.monotonic() - started < 20
-    git(server, "config", "--unset", "migguard.timeout")
+    git(server, "config", "migguard.timeout", "900")  # a generous limit: the same push goes through, even on a busy machine
     assert_accepted(push(work, server), work, server)
 
 
