@@ -216,12 +216,12 @@ def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: boo
 
 
 def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                           inputs: RevisionInputs | None = None) -> list[Project]:
+                           inputs: RevisionInputs | None = None, parse_cache: cache.ParseCache | None = None) -> list[Project]:
     """`load_revision`, one Project per project folder (one in all when `projects` is not configured)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
     prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
     return _split(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
-                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
+                  parse_cache or cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
                   monorepo.scopes(inputs.config.projects, prefix.strip("/")))
 
 
