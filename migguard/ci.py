@@ -121,8 +121,9 @@ def resolve_base(root: str, base: str, push: bool = False, remote: str = "origin
         return Outcome(0, lines + ["not pushed (pass --push to update the branch)."])
     pushed = _run(root, ["push", "--no-verify", remote, f"HEAD:refs/heads/{branch}"], env)
     if pushed.returncode != 0:
-        return Outcome(1, lines + [f"push to {remote} {branch} refused: {pushed.stderr.strip().splitlines()[-1:]}; "
-                                   f"the branch moved? run again on its new head."])
+        reason = (pushed.stderr.strip().splitlines() or [f"exit {pushed.returncode}"])[-1]
+        return Outcome(1, lines + [f"not pushed: {remote} refused {branch} ({reason}); "
+                                   f"if the branch moved, run again on its new head."])
     return Outcome(0, lines + [f"pushed to {remote} {branch}."])
 
 
