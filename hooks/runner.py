@@ -13,7 +13,6 @@ from migguard.config import ConfigError, load_directory
 from migguard.discovery import touches_migrations
 from migguard.errors import InputError
 
-ZERO = "0" * 40
 GATES = ("pre-push", "pre-receive")
 
 
@@ -187,45 +186,18 @@ def _leaves_at(root: str, rev: str, scope: str = "") -> dict[str, str]:
         return {}
 
 
-def gate(root: str, refs: list[tuple[str, str]], where: str) -> int:
-    """Refuse when any pushed commit has an app with several leaves, a bad lock file or a broken migration."""
-    from migguard.checking import check_revision
-
-    refused = False
-    for ref, sha in refs:
-        if sha == ZERO:
-            continue
-        try:
-            result = check_revision(root, sha)
-        except InputError:
-            continue
-        if result["ok"]:
-            continue
-        refused = True
-        say(f"refusing {ref} ({sha[:10]}):")
-        for error in result["errors"]:
-            say(f"  {error['message']}")
-    if refused:
-        say(f"run `migguard fix`, commit, and {where} again"
-            + (" (or `git push --no-verify` to skip this check)." if where == "push" else "."))
-        return 1
-    return 0
-
-
-def pushed_refs(stdin: str, fields: int, ref: int, sha: int) -> list[tuple[str, str]]:
-    """(ref, new sha) of each line of a pre-push or pre-receive input; deletions left out."""
-    lines = (line.split() for line in stdin.splitlines())
-    return [(parts[ref], parts[sha]) for parts in lines if len(parts) == fields and parts[sha] != ZERO]
-
-
 def pre_push(arguments: list[str], root: str, stdin: str) -> int:
-    """stdin: `<local ref> <local sha> <remote ref> <remote sha>` per ref."""
-    return gate(root, pushed_refs(stdin, 4, ref=0, sha=1), "push")
+    """The client gate: see `migguard.hooks.gate`."""
+    from migguard.hooks import gate
+
+    return gate.pre_push(arguments, root, stdin)
 
 
 def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
-    """stdin: `<old sha> <new sha> <ref>` per ref."""
-    return gate(root, pushed_refs(stdin, 3, ref=2, sha=1), "push")
+    """The server gate: see `migguard.hooks.gate`."""
+    from migguard.hooks import gate
+
+    return gate.pre_receive(arguments, root, stdin)
 
 
 STDIN_HOOKS = {"post-rewrite", "pre-push", "pre-receive"}
@@ -236,8 +208,8 @@ def main(arguments: list[str]) -> int:
         print("migguard hook: usage: hook NAME [ARGS]", file=sys.stderr)
         return 2
     name, rest = arguments[0], arguments[1:]
-    if os.environ.get("MIGGUARD") == "0":
-        return 0
+    if os.environ.get("MIGGUARD") == "0" and name not in GATES:
+        return 0  # the gates ignore it: `git push --no-verify` skips pre-push, nothing skips pre-receive
     stdin = sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
     root = os.getcwd()
     try:
@@ -252,11 +224,11 @@ def main(arguments: list[str]) -> int:
         if name == "pre-receive":
             return pre_receive(rest, root, stdin)
     except (gitio.GitError, InputError, ConfigError, OSError) as error:
-        say(f"{name}: {error}")
+        say(f"{name}: {'refusing: ' if name in GATES else ''}{error}")
         return 1 if name in GATES else 0
     except Exception as error:  # a hook must never leave a traceback inside a git command
-        say(f"{name}: internal error ({type(error).__name__}: {error}); please report it"
-            + ("; `git push --no-verify` skips this check" if name in GATES else ""))
+        say(f"{name}: {'refusing: ' if name in GATES else ''}internal error ({type(error).__name__}: {error}); please report it"
+            + ("; `git push --no-verify` skips this check" if name == "pre-push" else ""))
         return 1 if name in GATES else 0
     print(f"migguard hook: unknown hook {name!r}", file=sys.stderr)
     return 2

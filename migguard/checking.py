@@ -25,15 +25,6 @@ def repository_root(path: str | Path = ".") -> Path:
                          f"(`migguard check PATH` checks a folder outside git).") from None
 
 
-def revision_root() -> str:
-    """Where `check --rev` reads from with no PATH: the top of the work tree, or "." in a bare repository
-    (outside git, `check_revision` then says so having read nothing)."""
-    try:
-        return str(gitio.top_level("."))
-    except gitio.GitError:
-        return "."
-
-
 def locate(path: str | Path | None) -> tuple[Path, str]:
     """Where to read and which part: (repository top, folder below it) inside git, (PATH, "") outside.
 
@@ -61,8 +52,8 @@ def check_worktree(path: str | Path | None = None) -> dict:
     return check_results(load_projects(root, under=under))
 
 
-def check_revision(path: str | Path, rev: str) -> dict:
-    """Check commit `rev` from git objects (the part of it below `path`).
+def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict:
+    """Check commit `rev` from git objects: the folder `path` is in (`under=""`: the whole repository).
 
     Answered from the cache when the commit's tree was checked before, or when another commit
     had the same migrations, lock files and configuration (the common case for a new commit)."""
@@ -70,6 +61,7 @@ def check_revision(path: str | Path, rev: str) -> dict:
         common, prefix, tree = gitio.resolve_tree(path, rev)
     except gitio.GitError as error:
         raise InputError(str(error)) from None
+    prefix = prefix if under is None else under
     cached = cache.load_result(common, tree, prefix)
     if cached is not None and cached.get("version") == SCHEMA_VERSION:
         return cached
@@ -90,8 +82,11 @@ def check_revision(path: str | Path, rev: str) -> dict:
 
 def write_locks(project: Project, check_only: bool = False, labels: set[str] | None = None) -> list[tuple[str, str, str]]:
     """Bring each app's lock file (or those of `labels`) in step with its one leaf:
-    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work)."""
-    from migguard import lockfile
+    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work).
+
+    Each file is replaced atomically; nothing is written when any lock file would be written through
+    a symlink leaving the work tree (InputError naming it), or cannot be written."""
+    from migguard import lockfile, safewrite
 
     changes: list[tuple[str, str, str]] = []
     if not project.config.lockfile:
@@ -101,9 +96,17 @@ def write_locks(project: Project, check_only: bool = False, labels: set[str] | N
         state = project.lock_state(label)
         if state.ok or len(leaves) != 1:
             continue
-        path = project.lock_path(label)
-        changes.append((path, state.state, leaves[0]))
-        if not check_only:
-            with open(os.path.join(project.root, path), "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(lockfile.content(leaves[0]))
+        changes.append((project.lock_path(label), state.state, leaves[0]))
+    if check_only:
+        return changes
+    for path, _, _ in changes:
+        try:
+            safewrite.target(project.root, path)
+        except safewrite.UnsafePath as error:
+            raise InputError(f"{error} Nothing was written.") from None
+    for path, _, leaf in changes:
+        try:
+            safewrite.write(project.root, path, lockfile.content(leaf).encode())
+        except OSError as error:
+            raise InputError(f"could not write {path}: {(error.strerror or str(error)).lower()}.") from None
     return changes

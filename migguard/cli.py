@@ -76,7 +76,7 @@ def check(path: str | None, rev: str | None, output: str) -> None:
     are relative to the repository's top (to PATH outside git)."""
     try:
         if rev:
-            result = checking.check_revision(path or checking.revision_root(), rev)
+            result = checking.check_revision(path or ".", rev, under=None if path else "")
         else:
             result = checking.check_worktree(path)
     except InputError as error:
@@ -108,7 +108,10 @@ def lock(check_only: bool) -> None:
     verb = "would write" if check_only else "wrote"
     changed = blocked = False
     for project in projects:
-        changes = checking.write_locks(project, check_only=check_only)
+        try:
+            changes = checking.write_locks(project, check_only=check_only)
+        except InputError as error:
+            fail(str(error), 1)
         for path, before, leaf in changes:
             say(f"{verb} {path}: {leaf} (was {before})", problem=check_only)
         for label in sorted(project.conflicts()):
@@ -157,7 +160,11 @@ def graph(label: str, output: str, scope: str | None) -> None:
                 click.echo(f'  "{parent[0]}.{parent[1]}" -> "{key[0]}.{key[1]}";')
         click.echo("}")
         return
-    for key in graph_module.topological(project.graph, nodes):
+    try:
+        ordered = graph_module.topological(project.graph, nodes)
+    except graph_module.CycleError as error:
+        fail(f"cannot put app {label!r} in order: {error}.", 1)
+    for key in ordered:
         parents = ", ".join(p[1] if p[0] == label else f"{p[0]}.{p[1]}" for p in sorted(project.graph.parents[key]))
         click.echo(f"{key[1]}{'  (leaf)' if key in leaves else ''}{'  <- ' + parents if parents else ''}")
 
@@ -240,7 +247,7 @@ def ci_check(rev: str, output: str | None) -> None:
     from migguard import report
 
     try:
-        result = checking.check_revision(checking.revision_root(), rev)
+        result = checking.check_revision(".", rev, under="")
     except InputError as error:
         fail(str(error))
     output = output or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")

@@ -16,7 +16,16 @@ class FixResult(NamedTuple):
     paths: list[str] = []
 
 
-def upstream_leaves(root: str, ref: str, scope: str | None = None) -> dict[str, str]:
+class UpstreamLeaves(dict):
+    """Each app's single leaf in the upstream commit (label -> leaf), as a plain dict; `names`
+    maps every app label to all the migration names that commit holds, which renumber never moves."""
+
+    def __init__(self, leaves: dict[str, str], names: dict[str, frozenset[str]]) -> None:
+        super().__init__(leaves)
+        self.names = names
+
+
+def upstream_leaves(root: str, ref: str, scope: str | None = None) -> UpstreamLeaves:
     """Each app's single leaf in commit `ref` (apps with several leaves there are left out);
     in a monorepo, those of project folder `scope`."""
     project = load_revision(root, ref, under="", scope=scope)
@@ -25,7 +34,8 @@ def upstream_leaves(root: str, ref: str, scope: str | None = None) -> dict[str, 
         leaves = project.leaves(label)
         if len(leaves) == 1:
             found[label] = leaves[0]
-    return found
+    names = {label: frozenset(app.files) for label, app in project.apps.items()}
+    return UpstreamLeaves(found, names)
 
 
 def default_upstream(root: str) -> str | None:
@@ -109,7 +119,8 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
             unresolved.append(label)
             continue
         try:
-            plans.append(_plan(project, label, strategy, (upstream or {}).get(label), lines))
+            upstream_names = getattr(upstream, "names", {}).get(label, frozenset())
+            plans.append(_plan(project, label, strategy, (upstream or {}).get(label), lines, upstream_names))
         except resolve.Refusal as refusal:
             lines.append(f"{label}: not resolved: {refusal}")
             unresolved.append(label)
@@ -120,7 +131,10 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
     if plans:
         applied = resolve.apply(project, plans, stage=stage)
         if not applied.ok:
-            lines.append(f"not resolved, every file restored: {applied.message}")
+            if applied.unrestored:
+                lines.append(f"not resolved: {applied.message}; COULD NOT RESTORE {', '.join(applied.unrestored)}")
+            else:
+                lines.append(f"not resolved, every file restored: {applied.message}")
             return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
         resolve.journal(root, plans)
         lines += [plan.summary for plan in plans]
@@ -128,14 +142,15 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
     return FixResult(1 if unresolved else 0, lines, plans, unresolved)
 
 
-def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None, lines: list[str]) -> resolve.Plan:
+def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None, lines: list[str],
+          upstream_names: frozenset[str] = frozenset()) -> resolve.Plan:
     if strategy == "renumber":
         if upstream_leaf is None:
             lines.append(f"{label}: no upstream leaf to renumber after; writing a merge migration instead")
         else:
             published = _published(project.root, project.apps[label].path)
             try:
-                return resolve.plan_renumber(project, label, upstream_leaf, published)
+                return resolve.plan_renumber(project, label, upstream_leaf, published, upstream_names)
             except resolve.Refusal as refusal:
                 lines.append(f"{label}: not renumbered: {refusal}; writing a merge migration instead")
     return resolve.plan_merge(project, label)
