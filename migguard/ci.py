@@ -91,8 +91,12 @@ def resolve_base(root: str, base: str, push: bool = False, remote: str = "origin
                 return Outcome(1, [f"cannot resolve: merging {base} into {branch or 'HEAD'} conflicts in files "
                                    f"migguard does not resolve:", *[f"  {path}" for path in unmerged],
                                    "merge the base by hand (or rebase) and push again."])
-            return Outcome(2 if done.returncode else 0, [f"git merge failed: {done.stderr.strip() or done.stdout.strip()}"
-                                                        if done.returncode else "nothing to do."])
+            if done.returncode == 0:
+                return Outcome(0, ["nothing to do."])
+            reason = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [f"exit {done.returncode}"]
+            if _git(root, "rev-parse", "--is-shallow-repository") == "true":
+                reason.append("the clone is shallow: fetch the whole history (actions/checkout: fetch-depth: 0)")
+            raise InputError(f"git merge failed: {'; '.join(reason)}.")
         result = fixing.fix_projects(root, "merge", [], None)
         if result.status != 0:
             _abort(root)
