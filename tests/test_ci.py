@@ -184,7 +184,9 @@ def run_action(clone: Path, inputs: dict[str, str], github: dict[str, str]):  # 
 
 
 def test_the_action_resolves_a_pull_request(host: Path, tmp_path: Path) -> None:
-    clone = ci_clone(host, tmp_path)
+    clone = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", host.as_uri(), str(clone))  # actions/checkout
+    assert git(clone, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
     git(clone, "update-ref", "-d", "refs/remotes/origin/main")
     done = run_action(clone, {"command": "resolve", "install": "none", "python": sys.executable}, {"base_ref": "main"})
     assert done.returncode == 0, done.stdout + done.stderr
