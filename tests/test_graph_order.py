@@ -72,6 +72,7 @@ def write_app(root: Path, names_and_parents: list[tuple[str, list[str]]], app: s
 
 
 def migguard(root: Path, *args: str) -> subprocess.CompletedProcess:
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)  # migguard reads a repository (no PATH: exit 2 outside git)
     return subprocess.run([sys.executable, "-m", "migguard", *args], cwd=root, capture_output=True, text=True)
 
 

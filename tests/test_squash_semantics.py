@@ -102,6 +102,7 @@ def leaves_of(answer: dict) -> list[str]:
 
 
 def assert_no_traceback(root: Path) -> dict:
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)  # migguard reads a repository (no PATH: exit 2 outside git)
     done = subprocess.run([sys.executable, "-m", "migguard", "check", "--format", "json"], cwd=root,
                           capture_output=True, text=True)
     assert "Traceback" not in done.stdout + done.stderr
@@ -182,7 +183,7 @@ def test_without_django_installed_the_newest_semantics(scenarios: Path, tmp_path
 
 def test_django_version_must_be_a_version_string(scenarios: Path, tmp_path: Path) -> None:
     cases = laid_out(scenarios, tmp_path, "django_version = 5.2\n")
-    done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=cases["test_migrations_squashed_double"].root,
+    done = subprocess.run([sys.executable, "-m", "migguard", "check", "."], cwd=cases["test_migrations_squashed_double"].root,
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == ('migguard: [tool.migguard] in pyproject.toml: django_version must be a version string '
