@@ -7,17 +7,34 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migguard import gitio
 from migguard.config import ConfigError, load_directory
 from migguard.discovery import touches_migrations
 from migguard.errors import InputError
 
+if TYPE_CHECKING:
+    from migguard import fixing
+
+ZERO = "0" * 40
 GATES = ("pre-push", "pre-receive")
 
 
+_OWN_LINE = {"pending": False}
+
+
 def say(line: str) -> None:
-    print(f"migguard: {line}", file=sys.stderr)
+    """One line on stderr. Inside a rebase git leaves its `Rebasing (n/m)` progress without a newline,
+    so the first line starts with one there."""
+    lead = "\n" if _OWN_LINE["pending"] else ""
+    _OWN_LINE["pending"] = False
+    print(f"{lead}migguard: {line}", file=sys.stderr)
+
+
+def under_rebase() -> bool:
+    """Whether a rebase runs this process (git sets these for what it starts while replaying commits)."""
+    return "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ
 
 
 def note(line: str) -> None:
@@ -37,22 +54,26 @@ def state_paths(root: str, *names: str) -> list[Path]:
     return [(Path(root) / line).resolve() for line in out]
 
 
-def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool) -> tuple[list[str], list[str]]:
-    """`resolve_project` for each project of the repository (several when `projects` is configured)."""
+def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
+            decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+    """`resolve_project` for each project of the repository (several when `projects` is configured),
+    as one result."""
+    from migguard import fixing
     from migguard.monorepo import scopes
 
-    paths: list[str] = []
-    summaries: list[str] = []
-    for scope in scopes(load_directory(root).projects):
-        found = resolve_project(root, strategy, upstream_rev, committed, scope)
-        paths += found[0]
-        summaries += found[1]
-    return paths, summaries
+    results = [found for scope in scopes(load_directory(root).projects)
+               if (found := resolve_project(root, strategy, upstream_rev, committed, scope, decide)) is not None]
+    if len(results) <= 1:
+        return results[0] if results else None
+    return fixing.FixResult(max(found.status for found in results), [line for found in results for line in found.lines],
+                            [plan for found in results for plan in found.plans],
+                            [label for found in results for label in found.unresolved],
+                            [path for found in results for path in found.paths])
 
 
-def resolve_project(root: str, strategy: str, upstream_rev: str | None, committed: bool,
-                    scope: str = "") -> tuple[list[str], list[str]]:
-    """Run `fix` on the work tree, say what it could not do: (touched paths, one summary per app).
+def resolve_project(root: str, strategy: str, upstream_rev: str | None, committed: bool, scope: str = "",
+                    decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+    """Run `fix` on the work tree and say everything but the summaries (the caller says where those went).
 
     Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the
     cached `check --rev HEAD` first, work in progress of a quick read of the work tree."""
@@ -65,10 +86,10 @@ def resolve_project(root: str, strategy: str, upstream_rev: str | None, committe
 
         result = check_revision(root, "HEAD")
         if not result["conflicts"]:
-            return [], []
+            return None
         committed_leaves = {app["app"]: app["leaves"] for app in result["apps"] if app.get("project", "") == scope}
     elif not load_worktree(root, scope=scope).conflicts():
-        return [], []
+        return None
     project = load_worktree(root, full=True, scope=scope)
     apps = sorted(project.conflicts())
     if committed:
@@ -78,15 +99,17 @@ def resolve_project(root: str, strategy: str, upstream_rev: str | None, committe
                 f"commit or remove them, then run `migguard fix`")
             apps.remove(label)
     if not apps:
-        return [], []
+        return None
     upstream = _leaves_at(root, upstream_rev, scope) if upstream_rev and strategy == "renumber" else None
-    result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True)
+    result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True, decide=decide)
+    summaries = {plan.summary for plan in result.plans}
+    for line in result.lines:
+        if line not in summaries:
+            say(line)
     if result.unresolved:
-        for line in result.lines:
-            if line.startswith(tuple(f"{label}:" for label in result.unresolved)) or line.startswith("  "):
-                say(line)
-        say(f"NOT RESOLVED: {', '.join(result.unresolved)}. Run `migguard fix` (git push refuses until then).")
-    return result.paths, [plan.summary for plan in result.plans]
+        say(f"NOT RESOLVED: {', '.join(result.unresolved)} (the reason is above); "
+            f"git push refuses until each app has one leaf.")
+    return result
 
 
 def post_merge(arguments: list[str], root: str) -> int:
@@ -97,22 +120,62 @@ def post_merge(arguments: list[str], root: str) -> int:
     elif merge_head.exists():
         changed = changed_paths(root, "HEAD^1", "HEAD")
     else:
-        return 0
+        return fast_forwarded(root)
     config = load_directory(root)
     if not touches_migrations(changed, config):
         return 0
     if squash:
-        for summary in resolve(root, config.merge_strategy, None, committed=False)[1]:
-            note(f"{summary}; staged for the squash commit")
+        result = resolve(root, config.merge_strategy, None, committed=False)
+        for plan in result.plans if result else []:
+            note(f"{plan.summary}; staged for the squash commit")
         return 0
-    paths, summaries = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
-    if paths:
-        from migguard.hooks.commits import amend_head
+    result = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
+    if result and result.paths:
+        from migguard.hooks.commits import SigningError, amend_head
 
-        new = amend_head(root, paths, "resolve migrations in the merge commit")
-        for summary in summaries:
-            note(f"{summary}; in merge commit {new[:10]}")
+        try:
+            new = amend_head(root, result.paths, "resolve migrations in the merge commit")
+        except SigningError as error:
+            say(f"could not sign the merge commit ({error}); the resolution is staged: "
+                f"add it with `git commit --amend --no-edit`")
+            return 0
+        for plan in result.plans:
+            note(f"{plan.summary}; in merge commit {new[:10]}")
     return 0
+
+
+def fast_forwarded(root: str) -> int:
+    """A fast-forward (`git pull` included) brought commits: say at once if the new HEAD has an app with
+    several leaves (someone merged without migguard). Answered from the cached `check --rev`."""
+    config = load_directory(root)
+    if not touches_migrations(changed_paths(root, "ORIG_HEAD", "HEAD"), config):
+        return 0
+    return warn_if_several_leaves(root, "HEAD", "after this fast-forward")
+
+
+def warn_if_several_leaves(root: str, rev: str, what: str) -> int:
+    from migguard.checking import check_revision
+
+    result = check_revision(root, rev)
+    for app in result["apps"]:
+        if len(app["leaves"]) > 1:
+            say(f"{what}, app {app['app']!r} has {len(app['leaves'])} leaf migrations "
+                f"({', '.join(app['leaves'])}), merged without migguard; run `migguard fix` and commit the result")
+    return 0
+
+
+def post_checkout(arguments: list[str], root: str) -> int:
+    """`git checkout`/`switch` of a branch: say if it has an app with several leaves. Quiet while a
+    rebase or merge is in progress (a rebase runs post-checkout at its start)."""
+    if len(arguments) < 3 or arguments[2] != "1" or arguments[0] == arguments[1]:
+        return 0
+    if any(path.exists() for path in state_paths(root, "rebase-merge", "rebase-apply", "MERGE_HEAD")):
+        return 0
+    if arguments[0] != ZERO:
+        config = load_directory(root)
+        if not touches_migrations(changed_paths(root, arguments[0], arguments[1]), config):
+            return 0
+    return warn_if_several_leaves(root, arguments[1], "on the commit checked out")
 
 
 def pre_commit(arguments: list[str], root: str) -> int:
@@ -122,8 +185,9 @@ def pre_commit(arguments: list[str], root: str) -> int:
     if not touches_migrations(staged, config):
         return 0
     if merge_head.exists():
-        for summary in resolve(root, config.merge_strategy, "HEAD", committed=False)[1]:
-            note(f"{summary}; staged into this merge commit")
+        result = resolve(root, config.merge_strategy, "HEAD", committed=False)
+        for plan in result.plans if result else []:
+            note(f"{plan.summary}; staged into this merge commit")
         return 0
     return _keep_locks_in_step(root, staged)
 
@@ -142,39 +206,17 @@ def _keep_locks_in_step(root: str, staged: list[str]) -> int:
 
 
 def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
-    if arguments[:1] != ["rebase"]:
-        return 0
-    onto = rebase_onto(root)
-    if onto is None:
-        say("could not tell what the rebase was onto; run `migguard check` and `migguard fix --onto REF`.")
-        return 0
-    config = load_directory(root)
-    if not touches_migrations(changed_paths(root, onto, "HEAD"), config):
-        return 0
-    short = gitio.text(["rev-parse", "--short", onto], root)
-    paths, summaries = resolve(root, config.rebase_strategy, onto, committed=True)
-    if paths:
-        from migguard.hooks.commits import commit_on_top
+    from migguard.hooks.rebasing import post_rewrite as after_rebase
 
-        verb = "Renumber" if config.rebase_strategy == "renumber" else "Merge"
-        new = commit_on_top(root, paths, f"{verb} migrations after rebase onto {short}")
-        for summary in summaries:
-            note(f"{summary}; in commit {new[:10]}")
-    return 0
+    if arguments[:1] == ["rebase"]:
+        _OWN_LINE["pending"] = True
+    return after_rebase(arguments, root, stdin)
 
 
 def rebase_onto(root: str) -> str | None:
-    """The commit a rebase replayed onto: git's state file, else the reflog.
+    from migguard.hooks.rebasing import rebase_onto as onto
 
-    Needs no stdin: behind the pre-commit framework, post-rewrite gets none."""
-    for state in state_paths(root, "rebase-merge/onto", "rebase-apply/onto"):
-        if state.exists():
-            return state.read_text().strip()
-    for line in gitio.text(["reflog", "-n", "200", "--format=%H %gs", "HEAD"], root).splitlines():
-        sha, _, subject = line.partition(" ")
-        if subject.startswith(("rebase (start): checkout ", "rebase: checkout ")):
-            return sha
-    return None
+    return onto(root)
 
 
 def _leaves_at(root: str, rev: str, scope: str = "") -> dict[str, str]:
@@ -217,6 +259,8 @@ def main(arguments: list[str]) -> int:
             return post_merge(rest, root)
         if name == "pre-commit":
             return pre_commit(rest, root)
+        if name == "post-checkout":
+            return post_checkout(rest, root)
         if name == "post-rewrite":
             return post_rewrite(rest, root, stdin)
         if name == "pre-push":

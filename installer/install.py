@@ -14,7 +14,7 @@ from migguard.repository import config_value, open_repository
 
 SHIM_MARKER = managers.MARKER
 PREVIOUS = ".pre-migguard"
-CLIENT_HOOKS = ("post-merge", "pre-commit", "post-rewrite", "pre-push")
+CLIENT_HOOKS = ("post-merge", "pre-commit", "post-rewrite", "pre-push", "post-checkout")
 SERVER_HOOKS = ("pre-receive",)
 STDIN_HOOKS = managers.STDIN_HOOKS
 GATE_HOOKS = managers.GATES
@@ -40,7 +40,7 @@ if [ -x "$here/$hook{previous}" ]; then
     if [ "$status" -ne 0 ] && [ "$hook" != post-merge ] && [ "$hook" != post-rewrite ]; then exit "$status"; fi
 fi
 if [ -x "$python" ]; then
-    feed "$python" -I -m migguard hook "$hook" "$@"
+    feed "$python" {run} hook "$hook" "$@"
 elif command -v migguard >/dev/null 2>&1; then
     feed migguard hook "$hook" "$@"
 else
@@ -60,14 +60,14 @@ fi
 def driver_command(python: str) -> str:
     """The driver, falling back to git's own text merge when migguard is gone (%P is quoted by git)."""
     quoted = shlex.quote(python)
-    return (f"if [ -x {quoted} ]; then {quoted} -I -m migguard merge-driver %O %A %B %P; "
+    return (f"if [ -x {quoted} ]; then {quoted} {managers.run_arguments()} merge-driver %O %A %B %P; "
             f"elif command -v migguard >/dev/null 2>&1; then migguard merge-driver %O %A %B %P; "
             f"else git merge-file -L ours -L base -L theirs %A %O %B; fi")
 
 
 def shim(hook: str, python: str) -> str:
     return SHIM.format(marker=SHIM_MARKER, hook=hook, previous=PREVIOUS, python=shlex.quote(python),
-                       stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
+                       run=managers.run_arguments(), stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
 
 
 def is_ours(path: Path) -> bool:
@@ -192,31 +192,38 @@ def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
     projects = load_projects(top)
     project = projects[0]
     _refuse_read_only([top / ".git" if (top / ".git").is_dir() else None, hooks_directory(top)], "install")
-    pending = [path for each in projects for path, _, _ in write_locks(each, check_only=True)]
-    for path in [".gitattributes", *pending]:
+    locks = [path for each in projects for path, _, _ in write_locks(each, check_only=True)]
+    for path in [".gitattributes", *locks]:
         try:
             safewrite.target(top, path)
         except safewrite.UnsafePath as error:
             raise InputError(f"{error} Nothing was installed.") from None
     lines = []
+    created: list[str] = []
     if project.config.lockfile:
+        attributes_existed = (top / ".gitattributes").exists()
         lines.append(_install_attributes(top, attributes_line(project.config.lockfile)))
+        if not attributes_existed:
+            created.append(".gitattributes")
         lines.append(_install_driver(top, python))
     directory = hooks_directory(top)
     mode = managers.layout(top, directory)
     if mode == "husky":
-        lines += [managers.husky_install(top, hook, python) for hook in CLIENT_HOOKS]
+        lines += [managers.husky_install(top, hook) for hook in CLIENT_HOOKS]
     elif mode == "lefthook":
         lines += managers.lefthook_install(top, CLIENT_HOOKS, python)
     else:
         lines += [install_hook(directory, hook, python) for hook in CLIENT_HOOKS]
-    if not any(each.apps for each in projects):
+    if not any(project.apps for project in projects):
         lines.append("no Django migrations found here yet: the hooks wait for the first one.")
-    for each in projects:
-        for path, before, leaf in write_locks(each):
+    for project in projects:
+        for path, before, leaf in write_locks(project):
             lines.append(f"lock file {path}: created ({leaf})" if before == "missing" else f"lock file {path}: {before}, now {leaf}")
-        for label in sorted(each.conflicts()):
-            lines.append(f"app {label!r} has several leaves already ({', '.join(each.leaves(label))}): run `migguard fix`.")
+            if before == "missing":
+                created.append(path)
+        for label in sorted(project.conflicts()):
+            lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
+    _remember_created(top, created)
     return lines
 
 
@@ -259,8 +266,32 @@ def _install_driver(top: Path, python: str) -> str:
     return "git config merge.migguard: merge driver set"
 
 
+RECORD = "installed-files.txt"
+
+
+def _record_path(top: Path) -> Path:
+    return gitio.common_dir(top) / "migguard" / RECORD
+
+
+def _remember_created(top: Path, paths: list[str]) -> None:
+    """Note in `<git-dir>/migguard/` the work-tree files `install` created, so `uninstall` can tell them
+    from files the team committed."""
+    if not paths:
+        return
+    record = _record_path(top)
+    known = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("".join(f"{path}\n" for path in dict.fromkeys([*known, *paths])), encoding="utf-8")
+
+
+def _tracked(top: Path, path: str) -> bool:
+    return bool(gitio.run(["ls-files", "--", path], top).strip())
+
+
 def uninstall(cwd: str | Path = ".") -> list[str]:
-    """Remove what `install` set up; stops with one sentence (InputError) at what it cannot change."""
+    """Remove the hooks, the git config and `<git-dir>/migguard/`, and only the untracked files
+    `install` added; tracked files are never changed (the lines say which ones are left). Stops with
+    one sentence (InputError) at what it cannot change."""
     top, bare = _repository(cwd)
     directory = hooks_directory(top or cwd)
     try:
@@ -300,15 +331,37 @@ def _uninstall(top: Path | None, directory: Path) -> list[str]:
         if repo.config_reader().has_section('merge "migguard"'):
             repo.git.config("--remove-section", "merge.migguard")
             lines.append("git config merge.migguard: removed")
+        record = _record_path(top)
+        created = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
+        left = []
         lines_before = _attribute_lines(top)
         if lines_before is not None:
             kept = [line for line in lines_before if not _routes_to_migguard(line)]
             if len(kept) != len(lines_before):
-                if any(line.strip() for line in kept):
-                    safewrite.write(top, ".gitattributes", b"".join(kept))
+                if _tracked(top, ".gitattributes"):
+                    if ".gitattributes" in created:
+                        left.append(".gitattributes")
                 else:
-                    safewrite.remove(top, ".gitattributes")
-                lines.append(".gitattributes: migguard line removed")
+                    if any(line.strip() for line in kept):
+                        safewrite.write(top, ".gitattributes", b"".join(kept))
+                    else:
+                        safewrite.remove(top, ".gitattributes")
+                    lines.append(".gitattributes: migguard line removed")
+        for lock in [p for p in created if p != ".gitattributes"]:
+            if _tracked(top, lock):
+                left.append(lock)
+            elif (top / lock).is_file() and not (top / lock).is_symlink():
+                safewrite.remove(top, lock)
+                lines.append(f"lock file {lock}: removed (install created it)")
+        if left:
+            lines.append(f"left as they are, tracked by git: {', '.join(left)} (install created them; remove the "
+                         f"`merge=migguard` line and the lock files and commit, once the team stops using migguard)")
+    cache = gitio.common_dir(top or directory) / "migguard"
+    if cache.is_dir():
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+        lines.append(f"{cache.name}/ in the git directory: removed (caches and the rename journal)")
     return lines or ["migguard was not installed here."]
 
 

@@ -83,9 +83,10 @@ def main(arguments: list[str]) -> int:
         return fall_back(base, ours, theirs)
     try:
         with open(base, "rb") as b, open(ours, "rb") as a, open(theirs, "rb") as t:
-            merged = merge_names(b.read(), a.read(), t.read())
+            current = a.read()
+            merged = merge_names(b.read(), current, t.read())
     except OSError:
-        merged = None
+        merged, current = None, b""
     if merged is None:
         return fall_back(base, ours, theirs)
     problem = write_result(ours, merged)
@@ -93,7 +94,10 @@ def main(arguments: list[str]) -> int:
         print(f"migguard: cannot write the merged {path} ({problem}); git's own text merge decides instead", file=sys.stderr)
         return fall_back(base, ours, theirs)
     names = merged.decode().split()
-    if len(names) > 1 and os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
-        print(f"migguard: {path} now names {len(names)} leaves ({', '.join(names)}); "
-              f"migguard resolves them once git is done", file=sys.stderr)
+    quiet = os.environ.get("MIGGUARD_QUIET", "") not in ("", "0")
+    if len(names) > 1 and len(read_names(current) or ()) <= 1 and not quiet:  # once per merge or rebase, not per replayed commit
+        lead = "\n" if "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ else ""
+        print(f"{lead}migguard: {path} now names {len(names)} leaves ({', '.join(names)}); a migguard hook resolves "
+              f"them when the merge or rebase completes, else (cherry-pick, revert, hooks off) run `migguard fix`",
+              file=sys.stderr)
     return 0

@@ -25,6 +25,15 @@ def repository_root(path: str | Path = ".") -> Path:
                          f"(`migguard check PATH` checks a folder outside git).") from None
 
 
+def revision_root() -> str:
+    """Where `check --rev` reads from with no PATH: the top of the work tree, or "." in a bare repository
+    (outside git, `check_revision` then says so having read nothing)."""
+    try:
+        return str(gitio.top_level("."))
+    except gitio.GitError:
+        return "."
+
+
 def locate(path: str | Path | None) -> tuple[Path, str]:
     """Where to read and which part: (repository top, folder below it) inside git, (PATH, "") outside.
 
@@ -53,7 +62,7 @@ def check_worktree(path: str | Path | None = None) -> dict:
 
 
 def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict:
-    """Check commit `rev` from git objects: the folder `path` is in (`under=""`: the whole repository).
+    """Check commit `rev` from git objects: the part below `path` (`under=""`: the whole repository).
 
     Answered from the cache when the commit's tree was checked before, or when another commit
     had the same migrations, lock files and configuration (the common case for a new commit)."""

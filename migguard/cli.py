@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 
 from migguard import checking
+from migguard.django.cli import db as db_commands
 from migguard.errors import InputError
 
 FORMAT = click.Choice(["github", "json", "text"])
@@ -69,11 +70,15 @@ def cli(quiet_flag: bool) -> None:
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.option("--rev", help="Check this commit from git objects instead of the work tree.")
 @click.option("--format", "output", type=FORMAT, default="text", show_default=True)
-def check(path: str | None, rev: str | None, output: str) -> None:
+@click.option("--pre-commit-ref", is_flag=True, hidden=True,
+              help="Check the commit the pre-commit framework is pushing ($PRE_COMMIT_TO_REF), else HEAD.")
+def check(path: str | None, rev: str | None, output: str, pre_commit_ref: bool) -> None:
     """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read.
 
     Without PATH, the whole repository; outside git, PATH is required. Paths in the output
     are relative to the repository's top (to PATH outside git)."""
+    if pre_commit_ref:
+        rev = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     try:
         if rev:
             result = checking.check_revision(path or ".", rev, under=None if path else "")
@@ -95,7 +100,9 @@ def check(path: str | None, rev: str | None, output: str) -> None:
 
 @cli.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report lock files that are not in step.")
-def lock(check_only: bool) -> None:
+@click.option("--exit-non-zero-on-write", "fail_on_write", is_flag=True,
+              help="Exit 1 after writing a lock file, so a pre-commit hook stops and the file gets staged.")
+def lock(check_only: bool, fail_on_write: bool) -> None:
     """Write max_migration.txt (the app's one leaf) for every app."""
     from migguard.monorepo import qualified
     from migguard.project import load_projects
@@ -122,7 +129,9 @@ def lock(check_only: bool) -> None:
     if not changed and not blocked:
         count = sum(len(project.apps) for project in projects)
         say(f"lock files in step for {count} app{'s' if count != 1 else ''}.")
-    sys.exit(1 if (check_only and changed) or blocked else 0)
+    if fail_on_write and changed and not check_only:
+        say("lock files written: stage them (git add) and commit again.", problem=True)
+    sys.exit(1 if ((check_only or fail_on_write) and changed) or blocked else 0)
 
 
 @cli.command()
@@ -301,3 +310,6 @@ def demo(keep: str | None) -> None:
     from migguard.demo import run_demo
 
     sys.exit(run_demo(keep, click.echo))
+
+
+cli.add_command(db_commands)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Callable, NamedTuple
 
 STRATEGIES = ("merge", "renumber")
@@ -18,8 +19,9 @@ class Config(NamedTuple):
     apps: tuple[tuple[str, str], ...] = ()
     exclude: tuple[str, ...] = ()
     lockfile: str = "max_migration.txt"
-    projects: tuple[str, ...] = ()
     django_version: str = ""
+    projects: tuple[str, ...] = ()
+    django_settings: str = ""
 
     def label_for(self, package_path: str) -> str | None:
         """The configured label of a migration package (app path or the package itself)."""
@@ -82,7 +84,10 @@ def load(read_text: Callable[[str], str | None]) -> Config:
     source = ""
     pyproject = read_text("pyproject.toml")
     if pyproject and "migguard" in pyproject:
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib
 
         try:
             tool = tomllib.loads(pyproject).get("tool", {})
@@ -161,28 +166,16 @@ def _validated(raw: dict[str, object], source: str) -> Config:
         if problem:
             raise ConfigError(f"{source}: lockfile {problem}.")
         values["lockfile"] = raw["lockfile"]
+    if "django_settings" in raw:
+        if not isinstance(raw["django_settings"], str):
+            raise ConfigError(f"{source}: django_settings must be a dotted module name.")
+        values["django_settings"] = raw["django_settings"]
     if "django_version" in raw:
         version = raw["django_version"]
         if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?", version.strip()):
             raise ConfigError(f"{source}: django_version must be a version string such as \"5.2\", not {version!r}.")
         values["django_version"] = version.strip()
     return Config(**values)  # type: ignore[arg-type]
-
-
-def _projects(value: object, source: str) -> tuple[str, ...]:
-    """Project folders, relative to the repository's top: each holds its own Django project's apps."""
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{source}: projects must be a list of folders (one per Django project).")
-    folders = []
-    for folder in value:
-        cleaned = folder.strip().strip("/")
-        cleaned = "" if cleaned in (".", "./") else cleaned.removeprefix("./")
-        if ".." in cleaned.split("/"):
-            raise ConfigError(f"{source}: projects must be folders inside the repository, not {folder!r}.")
-        folders.append(cleaned)
-    if len(set(folders)) != len(folders):
-        raise ConfigError(f"{source}: projects names a folder twice.")
-    return tuple(sorted(folders))
 
 
 MODULE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyw", ".pyd", ".so")
@@ -199,3 +192,19 @@ def lockfile_problem(name: object) -> str | None:
     if name.lower().endswith(MODULE_SUFFIXES) or name == "__pycache__":
         return f"must not be a Python module's name ({name!r} would overwrite a migration or the package)"
     return None
+
+
+def _projects(value: object, source: str) -> tuple[str, ...]:
+    """Project folders, relative to the repository's top: each holds its own Django project's apps."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: projects must be a list of folders (one per Django project).")
+    folders = []
+    for folder in value:
+        cleaned = folder.strip().strip("/")
+        cleaned = "" if cleaned in (".", "./") else cleaned.removeprefix("./")
+        if ".." in cleaned.split("/"):
+            raise ConfigError(f"{source}: projects must be folders inside the repository, not {folder!r}.")
+        folders.append(cleaned)
+    if len(set(folders)) != len(folders):
+        raise ConfigError(f"{source}: projects names a folder twice.")
+    return tuple(sorted(folders))

@@ -1,7 +1,7 @@
 """`fix`: resolve every conflicted app of a work tree. Plain values in and out, for the CLI and the hooks."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from migguard import overlap, resolve
 from migguard.errors import InputError
@@ -43,6 +43,9 @@ def default_upstream(root: str) -> str | None:
     from migguard.repository import default_upstream as upstream_of, open_repository
 
     return upstream_of(open_repository(root))
+
+
+Decide = Callable[[Project, list[resolve.Plan]], list[resolve.Plan]]
 
 
 def fix_projects(root: str, strategy: str | None, apps: list[str], onto: str | None,
@@ -88,11 +91,13 @@ def fix_projects(root: str, strategy: str | None, apps: list[str], onto: str | N
 
 def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
         upstream: dict[str, str] | None = None, dry_run: bool = False, force: bool = False,
-        stage: bool = True, project: Project | None = None) -> FixResult:
-    """Resolve the conflicted apps (all, or `apps`) with `strategy`.
+        stage: bool = True, project: Project | None = None, decide: Decide | None = None) -> FixResult:
+    """Resolve the conflicted apps (all, or `apps`) with `strategy`, and repair their lock files.
 
     `upstream` maps an app label to the other side's leaf; the renumber strategy moves every
-    migration of the app that leaf does not stand on. Without it, renumber falls back to merge."""
+    migration of the app that leaf does not stand on. Without it, renumber falls back to merge.
+    `decide` may swap renumber plans for merge plans before anything is written (the hooks' say).
+    The whole result is checked in memory first, so `--dry-run` fails exactly when the run would."""
     project = project or load_worktree(root, full=True)
     conflicts = project.conflicts()
     unknown = sorted(set(apps or ()) - set(project.apps))
@@ -102,6 +107,7 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
     lines: list[str] = []
     plans: list[resolve.Plan] = []
     unresolved: list[str] = []
+    forced: list[str] = []
     for label in wanted:
         broken = [issue for issue in project.issues
                   if issue.fatal and issue.path.startswith(f"{project.apps[label].path}/".lstrip("/"))]
@@ -118,16 +124,32 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
             lines += [f"  {collision}" for collision in guard.collisions]
             unresolved.append(label)
             continue
+        if guard.collisions:
+            forced.append(label)
         try:
             upstream_names = getattr(upstream, "names", {}).get(label, frozenset())
             plans.append(_plan(project, label, strategy, (upstream or {}).get(label), lines, upstream_names))
         except resolve.Refusal as refusal:
             lines.append(f"{label}: not resolved: {refusal}")
             unresolved.append(label)
-    if not wanted and not unresolved:
+    plans = _composed(project, plans, lines)
+    if decide is not None and plans:
+        plans = decide(project, plans)
+    if plans:
+        problem = resolve.check_plans(project, plans)
+        if problem:
+            lines.append(f"not resolved ({', '.join(plan.app for plan in plans)}): {problem}; nothing was changed")
+            return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
+    locks = _lock_repairs(project, apps, wanted, check_only=True)
+    if not wanted and not unresolved and not locks:
         lines.append("nothing to fix: every app has one leaf.")
+    after_force = [f"{label}: resolved although both sides change the same thing: run "
+                   f"`python manage.py makemigrations --check` to confirm models and migrations agree"
+                   for label in forced if any(plan.app == label for plan in plans)]
     if dry_run:
+        lines += [f"would repair {path} ({before}): {leaf}" for path, before, leaf in locks]
         return FixResult(1 if unresolved else 0, lines, plans, unresolved)
+    paths: list[str] = []
     if plans:
         applied = resolve.apply(project, plans, stage=stage)
         if not applied.ok:
@@ -137,9 +159,47 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
                 lines.append(f"not resolved, every file restored: {applied.message}")
             return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
         resolve.journal(root, plans)
-        lines += [plan.summary for plan in plans]
-        return FixResult(1 if unresolved else 0, lines, plans, unresolved, sorted(applied.paths))
-    return FixResult(1 if unresolved else 0, lines, plans, unresolved)
+        lines += [plan.summary for plan in plans] + after_force
+        paths = list(applied.paths)
+    if locks:
+        repaired = _lock_repairs(project, apps, wanted, check_only=False)
+        lines += [f"repaired {path} ({before}): {leaf}" for path, before, leaf in repaired]
+        lock_paths = [path for path, _, _ in repaired]
+        if stage and lock_paths:
+            try:
+                resolve.stage_paths(root, lock_paths)
+            except Exception:  # staging is a convenience; the file is written either way
+                pass
+        paths += lock_paths
+    return FixResult(1 if unresolved else 0, lines, plans, unresolved, sorted(set(paths)))
+
+
+def _composed(project: Project, plans: list[resolve.Plan], lines: list[str]) -> list[resolve.Plan]:
+    """Every renumber plan rewritten together; if a file cannot be rewritten, merge migrations instead."""
+    try:
+        return resolve.compose(project, plans)
+    except resolve.Refusal as refusal:
+        merged = []
+        for plan in plans:
+            if plan.move is None:
+                merged.append(plan)
+                continue
+            lines.append(f"{plan.app}: not renumbered: {refusal}; writing a merge migration instead")
+            merged.append(resolve.plan_merge(project, plan.app)._replace(not_renumbered=str(refusal)))
+        return merged
+
+
+def _lock_repairs(project: Project, apps: list[str] | None, wanted: list[str], check_only: bool) -> list[tuple[str, str, str]]:
+    """Lock files of apps with one leaf that are missing, stale, pending or conflicted: rewritten to the leaf."""
+    from migguard.checking import write_locks
+
+    labels = (set(apps) if apps else set(project.apps)) - set(wanted)
+    return write_locks(project, check_only=check_only, labels=labels)
+
+
+def merge_instead(project: Project, plan: resolve.Plan, reason: str) -> resolve.Plan:
+    """A merge migration for `plan.app` in place of its renumbering, remembering why."""
+    return resolve.plan_merge(project, plan.app)._replace(not_renumbered=reason)
 
 
 def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None, lines: list[str],
@@ -153,6 +213,7 @@ def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None
                 return resolve.plan_renumber(project, label, upstream_leaf, published, upstream_names)
             except resolve.Refusal as refusal:
                 lines.append(f"{label}: not renumbered: {refusal}; writing a merge migration instead")
+                return resolve.plan_merge(project, label)._replace(not_renumbered=str(refusal))
     return resolve.plan_merge(project, label)
 
 

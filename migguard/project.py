@@ -136,45 +136,21 @@ class _WorktreeFiles:
 
 def load_worktree(root: str | Path, config: Config | None = None, full: bool = False,
                   scope: str | None = None) -> Project:
-    """Read the migrations below `root` from disk (only those of project folder `scope`, when given)."""
-    root, config, packages, problems, source, parse_cache = _worktree(root, config)
+    """Read the migrations below `root` from disk (only project `scope`'s, when given)."""
+    root, config, packages, problems = _worktree(root, config)
     if scope is not None:
         packages = monorepo.select(packages, config.projects, scope)
-    project = _assemble(root, config, packages, source, full, parse_cache, problems, relative_to=root, scope=scope or "")
-    source.save()
-    return project
+    return _load_worktree_packages(root, config, packages, problems, full, [scope or ""])[0]
 
 
 def load_projects(root: str | Path, config: Config | None = None, full: bool = False, under: str = "") -> list[Project]:
     """One Project per project folder below `under` (one in all when `projects` is not configured)."""
-    root, config, packages, problems, source, parse_cache = _worktree(root, config)
+    root, config, packages, problems = _worktree(root, config)
     packages = [package for package in packages if monorepo.inside(package.path, under)]
-    projects = _split(root, config, packages, source, full, parse_cache, problems, under, relative_to=root)
-    source.save()
-    return projects
+    return _load_worktree_packages(root, config, packages, problems, full, monorepo.scopes(config.projects, under))
 
 
-def _split(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
-           parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]], under: str,
-           relative_to: str | None = None) -> list[Project]:
-    """A Project per project folder; packages outside every folder are named in a warning, not read."""
-    scopes = monorepo.scopes(config.projects, under)
-
-    def owned(scope: str, path: str) -> bool:
-        return monorepo.owner(path, config.projects) == scope or (scope == scopes[0] and monorepo.owner(path, scopes) is None)
-
-    projects = [_assemble(root, config, monorepo.select(packages, config.projects, scope), source, full, parse_cache,
-                          [problem for problem in problems if not config.projects or owned(scope, problem[0])],
-                          relative_to=relative_to, scope=scope)
-                for scope in scopes]
-    for path in monorepo.outside(packages, config.projects):
-        projects[0].issues.append(Issue(path, 1, f"{path} is in none of the `projects` of the configuration; "
-                                                 f"not checked", fatal=False))
-    return projects
-
-
-def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], list[tuple[str, str]],
-                                                                 _WorktreeFiles, cache.ParseCache | None]:
+def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], list[tuple[str, str]]]:
     root = str(root)
     if not os.path.isdir(root):
         raise InputError(f"{root} is not a directory.")
@@ -185,18 +161,39 @@ def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, lis
             raise InputError(str(error)) from None
     problems: list[tuple[str, str]] = []
     packages = discovery.in_worktree(root, config, problems)
+    return root, config, packages, problems
+
+
+def _load_worktree_packages(root: str, config: Config, packages: list[Package], problems: list[tuple[str, str]],
+                            full: bool, scopes: list[str]) -> list[Project]:
     common_dir = cache.find_common_dir(root)
     source = _WorktreeFiles(root, common_dir)
     parse_cache = cache.ParseCache.for_common_dir(common_dir) if common_dir is not None else None
-    return root, config, packages, problems, source, parse_cache
+    projects = _split(root, config, packages, source, full, parse_cache, problems, scopes, relative_to=root)
+    source.save()
+    return projects
+
+
+def _split(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
+           parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]], scopes: list[str],
+           relative_to: str | None = None) -> list[Project]:
+    """One Project per scope; problems found while listing files go to the first."""
+    projects = []
+    for index, scope in enumerate(scopes):
+        selected = packages if len(scopes) == 1 and not config.projects else monorepo.select(packages, config.projects, scope)
+        projects.append(_assemble(root, config, selected, source, full, parse_cache, problems if index == 0 else [],
+                                  relative_to=relative_to, scope=scope))
+    for path in monorepo.outside(packages, config.projects):
+        projects[0].issues.append(Issue(path, 1, f"{path} is in none of the `projects` of the configuration; "
+                                                 f"not checked", fatal=False))
+    return projects
 
 
 def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
                   inputs: RevisionInputs | None = None, scope: str | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
-    `under` limits the search to a folder of the repository (default: the folder `cwd` is in);
-    `scope`, to one project folder of a monorepo."""
+    `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
     packages = inputs.packages if scope is None else monorepo.select(inputs.packages, inputs.config.projects, scope)
     return _assemble(str(cwd), inputs.config, packages, _RevisionFiles(cwd), full,
@@ -209,7 +206,8 @@ def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, 
     inputs = inputs or revision_inputs(cwd, rev, under)
     prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
     return _split(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
-                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems), prefix.strip("/"))
+                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
+                  monorepo.scopes(inputs.config.projects, prefix.strip("/")))
 
 
 APP_CONFIG_PREFIX = "apps.py:"

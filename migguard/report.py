@@ -44,15 +44,17 @@ def project_result(project: "Project") -> dict:
         leaves = project.leaves(label)
         lock = project.lock_state(label)
         apps.append({"app": label, "project": project.scope, "path": app.path, "leaves": leaves, "lock": lock.state})
-        if label in conflicts:
+        broken = any(issue.fatal and issue.path.startswith(f"{app.path}/".lstrip("/")) for issue in project.issues)
+        if label in conflicts and not broken:  # a broken file (markers, a missing parent) is the problem, not the leaves
             errors.append({
                 "path": project.file_of((label, leaves[-1])), "line": 1,
                 "message": f"app {label!r} has {len(leaves)} leaf migrations ({', '.join(leaves)}); "
                            f"run `migguard fix` to merge or renumber them",
             })
         elif not lock.ok:
+            advice = "" if "migguard fix" in lock.detail else "; `migguard fix` rewrites it"
             errors.append({"path": project.lock_path(label), "line": lock.line,
-                           "message": f"{project.lock_path(label)} {lock.detail}"})
+                           "message": f"{project.lock_path(label)} {lock.detail}{advice}"})
     for issue in project.issues:
         target = errors if issue.fatal else None
         if target is not None:

@@ -26,6 +26,8 @@ class Plan(NamedTuple):
     changes: list[Change]
     renames: list[tuple[str, str]]
     summary: str
+    move: "Move | None" = None
+    not_renumbered: str = ""
 
 
 LOCK_WAIT = 30.0
@@ -95,11 +97,56 @@ def moving_migrations(project: Project, label: str, upstream_leaf: str,
     return topological(graph, set(graph.app_nodes(label)) - behind)
 
 
+class Move(NamedTuple):
+    """One app's renumbering as plain values: what it renames and which migrations get a new parent."""
+
+    app: str
+    package: str
+    renames: dict[Key, str]
+    roots: list[Key]
+    outside_parents: frozenset[str]
+    upstream_leaf: str
+    new_leaf: str
+
+
+class Renumbering:
+    """Every app's move at once: one rewrite of each file with every rename and new parent applied."""
+
+    def __init__(self, moves: list[Move]) -> None:
+        self.moves = moves
+        self.renames: dict[Key, str] = {key: new for move in moves for key, new in move.renames.items()}
+        self.repoints = {key: (move.app, set(move.outside_parents), move.upstream_leaf) for move in moves for key in move.roots}
+        self.packages = {move.app: move.package for move in moves}
+        self.old_names = sorted({name for _, name in self.renames})
+
+    def touches(self, key: Key, text: str) -> bool:
+        return key in self.renames or key in self.repoints or any(name in text for name in self.old_names)
+
+    def new_name(self, key: Key) -> str:
+        return self.renames.get(key, key[1])
+
+    def rewrite(self, key: Key, text: str) -> str:
+        """`text` of migration `key` with every reference to a renamed migration followed (raises RewriteError)."""
+        if not self.touches(key, text):
+            return text
+        return rewrite.rewrite_references(text, self.renames, self.repoints.get(key))
+
+
 def plan_renumber(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset(),
                   upstream_names: set[str] | frozenset[str] = frozenset()) -> Plan:
     """Move the branch's chain after `upstream_leaf`: renamed, re-pointed, every reference followed.
 
     Migrations in `upstream_names` (every one upstream's commit holds) are never renamed."""
+    move = renumber_move(project, label, upstream_leaf, published, upstream_names)
+    moved = ", ".join(f"{old[1]} -> {new}" for old, new in move.renames.items())
+    plan = Plan(label, "renumber", [], [(old[1], new) for old, new in move.renames.items()],
+                f"{label}: renumbered after {upstream_leaf}: {moved}", move)
+    return compose(project, [plan])[0]
+
+
+def renumber_move(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset(),
+                  upstream_names: set[str] | frozenset[str] = frozenset()) -> Move:
+    """Which of the app's migrations move where, or a Refusal saying why they cannot."""
     graph = project.graph
     moving = moving_migrations(project, label, upstream_leaf, upstream_names)
     if not moving:
@@ -129,47 +176,113 @@ def plan_renumber(project: Project, label: str, upstream_leaf: str, published: s
         if new not in leaving and (new in existing or os.path.lexists(os.path.join(project.root, new_path))):
             raise Refusal(f"{new_path} exists already; migguard never overwrites a migration")
     roots = [key for key in moving if not any(p in moving_set for p in graph.parents[key] if p[0] == label)]
-    outside_parents = {name for key in roots for (app, name) in graph.parents[key] if app == label and (app, name) not in moving_set}
-    changes = []
-    rename_map = dict(renames)
-    old_names = [old_name.encode() for _, old_name in rename_map]
+    outside = frozenset(name for key in roots for (app, name) in graph.parents[key]
+                        if app == label and (app, name) not in moving_set)
+    new_leaf = renames.get(branch_leaves[0], branch_leaves[0][1])
+    return Move(label, package, renames, roots, outside, upstream_leaf, new_leaf)
+
+
+def _renumber_source(project: Project, path: str, key: Key, renumbering: Renumbering) -> str | None:
+    """The text of a file the renumbering may change, None when it does not touch it; a Refusal naming
+    the file when it must change and cannot be read, is not UTF-8, or is a symlinked migration to rename."""
+    relevant = key in renumbering.renames or key in renumbering.repoints
+    try:
+        data = safewrite.read(os.path.join(project.root, path))
+    except OSError as error:
+        if relevant:
+            raise Refusal(f"{path} cannot be read ({_reason(error)})") from None
+        return None
+    if data is None:
+        return None
+    if not relevant and not any(name.encode() in data for name in renumbering.old_names):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refusal(f"{path} is not UTF-8 text, so migguard cannot follow the renames into it") from None
+    if key in renumbering.renames and os.path.islink(os.path.join(project.root, path)):
+        raise Refusal(f"{path} is a symlink; migguard does not rename a symlinked migration")
+    return text
+
+
+def compose(project: Project, plans: list[Plan]) -> list[Plan]:
+    """The renumber plans' file changes computed together: each file rewritten once with every app's
+    renames applied (a branch migration of one app may depend on the branch migration of another).
+
+    A file is listed in the plan of the app that holds it, else in the first plan whose renames it follows."""
+    moves = [plan.move for plan in plans if plan.move is not None]
+    if not moves:
+        return plans
+    renumbering = Renumbering(moves)
+    owned: dict[str, list[Change]] = {plan.app: [] for plan in plans}
     for app_label, app in sorted(project.apps.items()):
         for name in sorted(app.files):
             key = (app_label, name)
             path = project.file_of(key)
-            repoint = (label, outside_parents, upstream_leaf) if key in roots else None
-            try:
-                data = safewrite.read(os.path.join(project.root, path))
-            except OSError as error:
-                data = None
-                if repoint is not None or key in renames:
-                    raise Refusal(f"{path} cannot be read ({_reason(error)})") from None
-            if data is None:
-                continue
-            if repoint is None and key not in renames and not any(old in data for old in old_names):
+            text = _renumber_source(project, path, key, renumbering)
+            if text is None:
                 continue
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise Refusal(f"{path} is not UTF-8 text, so migguard cannot follow the renames into it") from None
-            if key in renames and os.path.islink(os.path.join(project.root, path)):
-                raise Refusal(f"{path} is a symlink; migguard does not rename a symlinked migration")
-            try:
-                after = rewrite.rewrite_references(text, rename_map, repoint)
+                after = renumbering.rewrite(key, text)
             except rewrite.RewriteError as error:
                 raise Refusal(f"{path} {error}") from None
-            if key in renames:
-                new_path = f"{package}/{renames[key]}.py".lstrip("/")
+            new_name = renumbering.new_name(key)
+            if new_name != name:
+                new_path = f"{app.path}/{new_name}.py".lstrip("/")
                 _writable(project, new_path)
-                changes.append(Change(new_path, after, text, path))
+                change = Change(new_path, after, text, path)
             elif after != text:
                 _writable(project, path)
-                changes.append(Change(path, after, text))
-    new_leaf = renames.get(branch_leaves[0], branch_leaves[0][1])
-    changes += _lock_change(project, label, new_leaf)
-    moved = ", ".join(f"{old[1]} -> {new}" for old, new in renames.items())
-    return Plan(label, "renumber", changes, [(old[1], new) for old, new in renames.items()],
-                f"{label}: renumbered after {upstream_leaf}: {moved}")
+                change = Change(path, after, text)
+            else:
+                continue
+            holder = app_label if app_label in owned else next(
+                (move.app for move in moves if any(old in text for (_, old) in move.renames)), moves[0].app)
+            owned[holder].append(change)
+    composed = []
+    for plan in plans:
+        if plan.move is None:
+            composed.append(plan)
+            continue
+        changes = owned[plan.app] + _lock_change(project, plan.app, plan.move.new_leaf)
+        composed.append(plan._replace(changes=changes))
+    return composed
+
+
+def check_plans(project: Project, plans: list[Plan]) -> str | None:
+    """What `apply` would find, worked out in memory: None when every planned app ends with one leaf
+    and no new problem appears; else why not. `fix --dry-run` answers with it."""
+    from migguard import graph as graph_module, reader
+
+    labels = {app.path: label for label, app in project.apps.items()}
+    migrations = dict(project.migrations)
+    for plan in plans:
+        for change in plan.changes:
+            for path in (change.old_path, change.path):
+                if path and path.endswith(".py"):
+                    folder, _, file = path.rpartition("/")
+                    if folder in labels:
+                        migrations.pop((labels[folder], file[:-3]), None)
+        for change in plan.changes:
+            folder, _, file = change.path.rpartition("/")
+            if change.path.endswith(".py") and folder in labels:
+                source = reader.read_full(change.after)
+                fatal = [problem for problem in source.problems if problem.fatal]
+                if fatal:
+                    return f"the result would not load: {change.path} {fatal[0].message}"
+                migrations[(labels[folder], file[:-3])] = source
+    _, before_errors = graph_module.build(project.migrations, project.config.django_version)
+    graph, errors = graph_module.build(migrations, project.config.django_version)
+    known = {(error.key, error.message) for error in before_errors}
+    new = [error for error in errors if (error.key, error.message) not in known]
+    if new:
+        error = new[0]
+        return f"the result would not load: {project.file_of(error.key)} {error.message}"
+    for plan in plans:
+        leaves = [name for _, name in graph.leaf_nodes(plan.app)]
+        if len(leaves) != 1:
+            return f"app {plan.app!r} would still have {len(leaves)} leaves ({', '.join(leaves)})"
+    return None
 
 
 def diff(plans: list[Plan]) -> str:
