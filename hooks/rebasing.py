@@ -75,10 +75,12 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
     renumbered = [plan for plan in plans if plan.move is not None]
     merged = [plan for plan in plans if plan.move is None]
     renumber_paths = sorted({p for plan in renumbered for c in plan.changes for p in (c.path, c.old_path) if p})
-    packages = _packages(root)
+    packages = _packages(root, _project_of(root, renumbered))
     renumbering = Renumbering([plan.move for plan in renumbered])  # type: ignore[misc]
     if renumbered:
         try:
+            if packages is None:
+                raise FoldError("apps of several projects of the monorepo were renumbered at once")
             old = gitio.text(["rev-parse", "HEAD"], root)
             new = fold(root, onto, renumbering, packages, signing_wanted(root))
             if gitio.text(["rev-parse", f"{new}^{{tree}}"], root) != tree_with(root, renumber_paths):
@@ -92,7 +94,8 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
                                 f"Not folded into the rebased commits: {error}.")
             for plan in renumbered:
                 say(f"{plan.summary}; in commit {new[:10]} (not folded into the rebased commits: {error})")
-    carry_autostash(root, renumbering, packages)
+    if packages is not None:
+        carry_autostash(root, renumbering, packages)
     if merged:
         merge_paths = sorted(set(paths) - set(renumber_paths))
         reasons = [f"{plan.app}: not renumbered: {plan.not_renumbered}" for plan in merged if plan.not_renumbered]
@@ -148,7 +151,25 @@ def rebase_onto(root: str) -> str | None:
     return None
 
 
-def _packages(root: str, project=None) -> Packages:  # noqa: ANN001
+def _project_of(root: str, plans: list[Plan]):  # noqa: ANN202 (Project | None | False)
+    """In a monorepo (`projects` configured): the one project the plans renumber, else False (several).
+    Otherwise None: the whole repository is one project."""
+    from migguard import monorepo
+
+    projects = load_directory(root).projects
+    if not projects:
+        return None
+    scopes = {monorepo.owner(change.path, projects) for plan in plans for change in plan.changes}
+    if len(scopes) != 1 or None in scopes:
+        return False
+    from migguard.project import load_worktree
+
+    return load_worktree(root, scope=scopes.pop())
+
+
+def _packages(root: str, project=None) -> Packages | None:  # noqa: ANN001
+    if project is False:
+        return None
     if project is None:
         from migguard.project import load_worktree
 

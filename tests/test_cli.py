@@ -164,3 +164,29 @@ def test_monorepo_projects_are_label_namespaces(monorepo: tuple[Path, DjangoProj
     assert migguard(top, "check")[0] == 0 and migguard(top, "check", "--rev", "HEAD")[0] == 0
     for project in (backend, billing):
         assert_django_happy(project)
+
+
+def test_monorepo_rebase_renumbers_in_the_right_project(monorepo: tuple[Path, DjangoProject, DjangoProject]) -> None:
+    top, backend, billing = monorepo
+    (top / "pyproject.toml").write_text('[tool.migguard]\nprojects = ["backend", "services/billing"]\n')
+    install(DjangoProject.open(top))
+    for branch, projects in (("feature", (billing,)), ("main", (backend, billing))):
+        git(top, "checkout", "-q", *(["-b"] if branch == "feature" else []), branch)
+        for project in projects:
+            field = COUNTRY if branch == "feature" else DISCIPLINE
+            project.models("users", person_models(top=(field,)) if branch == "feature" else person_models(field))
+            project.makemigrations("users")
+        git(top, "add", "-A")
+        git(top, "commit", "-qm", branch)
+    git(top, "checkout", "-q", "feature")
+    done = git(top, "rebase", "main")
+    assert any("users: renumbered after 0002_person_discipline: 0002_person_country -> 0003_person_country" in line
+               for line in migguard_lines(done)), done.stderr
+    assert any("folded into the rebased commits" in line for line in migguard_lines(done)), migguard_lines(done)
+    assert git(top, "log", "--format=%s", "main..HEAD").stdout == "feature\n"
+    listing = git(top, "ls-tree", "-r", "--name-only", "HEAD").stdout.split()
+    assert "services/billing/users/migrations/0003_person_country.py" in listing
+    assert not [path for path in listing if path.startswith("backend/") and "person_country" in path]
+    assert git(top, "status", "--porcelain").stdout == ""
+    assert migguard(top, "check")[0] == 0 and migguard(top, "check", "--rev", "HEAD")[0] == 0
+    assert_django_happy(billing)
