@@ -75,7 +75,7 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
     renumbered = [plan for plan in plans if plan.move is not None]
     merged = [plan for plan in plans if plan.move is None]
     renumber_paths = sorted({p for plan in renumbered for c in plan.changes for p in (c.path, c.old_path) if p})
-    packages = _packages(root, _project_of(root, renumbered))
+    packages = _renumbered_packages(root, renumbered)
     renumbering = Renumbering([plan.move for plan in renumbered])  # type: ignore[misc]
     if renumbered:
         try:
@@ -151,25 +151,22 @@ def rebase_onto(root: str) -> str | None:
     return None
 
 
-def _project_of(root: str, plans: list[Plan]):  # noqa: ANN202 (Project | None | False)
-    """In a monorepo (`projects` configured): the one project the plans renumber, else False (several).
-    Otherwise None: the whole repository is one project."""
-    from migguard import monorepo
-
+def _renumbered_packages(root: str, plans: list[Plan]) -> Packages | None:
+    """Where the renumbered apps live: the repository's packages, or in a monorepo (`projects`) those
+    of the one project the plans renumber; None when they renumber apps of several projects."""
     projects = load_directory(root).projects
     if not projects:
-        return None
-    scopes = {monorepo.owner(change.path, projects) for plan in plans for change in plan.changes}
-    if len(scopes) != 1 or None in scopes:
-        return False
+        return _packages(root)
+    from migguard import monorepo
     from migguard.project import load_worktree
 
-    return load_worktree(root, scope=scopes.pop())
-
-
-def _packages(root: str, project=None) -> Packages | None:  # noqa: ANN001
-    if project is False:
+    scopes = {monorepo.owner(change.path, projects) for plan in plans for change in plan.changes}
+    if len(scopes) != 1 or None in scopes:
         return None
+    return _packages(root, load_worktree(root, scope=scopes.pop()))
+
+
+def _packages(root: str, project=None) -> Packages:  # noqa: ANN001
     if project is None:
         from migguard.project import load_worktree
 

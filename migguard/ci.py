@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 from typing import NamedTuple
@@ -125,15 +126,13 @@ def resolve_base(root: str, base: str, push: bool = False, remote: str = "origin
         return Outcome(0, lines + ["not pushed (pass --push to update the branch)."])
     pushed = _run(root, ["push", "--no-verify", remote, f"HEAD:refs/heads/{branch}"], env)
     if pushed.returncode != 0:
-        reason = (pushed.stderr.strip().splitlines() or [f"exit {pushed.returncode}"])[-1]
-        return Outcome(1, lines + [f"not pushed: {remote} refused {branch} ({reason}); "
+        why = (pushed.stderr.strip().splitlines() or [f"exit {pushed.returncode}"])[-1]
+        return Outcome(1, lines + [f"not pushed: {remote} refused {branch} ({why}); "
                                    f"if the branch moved, run again on its new head."])
     return Outcome(0, lines + [f"pushed to {remote} {branch}."])
 
 
-def _run(root: str, args: list[str], env: dict[str, str], stdin: str | None = None):  # type: ignore[no-untyped-def]
-    import subprocess
-
+def _run(root: str, args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, input=stdin)
 
 
