@@ -243,6 +243,9 @@ def _commit_problems(root: str, common: "os.PathLike[str]", tree: str, base: Con
     own, own_problem = _own_config(root, entries)
     problems = [own_problem] if own_problem else []
     checked_packages: list[discovery.Package] = []
+    if own is not None and own.projects and not base.projects:
+        # `projects` only splits label namespaces; a package outside them is a warning, which the gate refuses
+        base = base._replace(projects=own.projects)
     for config in [base] + ([own] if own is not None and own != base else []):
         found, packages = _check_with(root, common, tree, entries, config, limits, memo)
         problems += found

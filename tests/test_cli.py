@@ -168,6 +168,9 @@ def test_monorepo_projects_are_label_namespaces(monorepo: tuple[Path, DjangoProj
 
 def test_monorepo_rebase_renumbers_in_the_right_project(monorepo: tuple[Path, DjangoProject, DjangoProject]) -> None:
     top, backend, billing = monorepo
+    git(top.parent, "init", "-q", "--bare", "origin.git")
+    git(top, "remote", "add", "origin", str(top.parent / "origin.git"))
+    git(top, "push", "-q", "--no-verify", "origin", "main")  # the history from before migguard
     (top / "pyproject.toml").write_text('[tool.migguard]\nprojects = ["backend", "services/billing"]\n')
     install(DjangoProject.open(top))
     for branch, projects in (("feature", (billing,)), ("main", (backend, billing))):
@@ -189,4 +192,6 @@ def test_monorepo_rebase_renumbers_in_the_right_project(monorepo: tuple[Path, Dj
     assert not [path for path in listing if path.startswith("backend/") and "person_country" in path]
     assert git(top, "status", "--porcelain").stdout == ""
     assert migguard(top, "check")[0] == 0 and migguard(top, "check", "--rev", "HEAD")[0] == 0
+    pushed = git(top, "push", "origin", "main", "feature", check=False)  # through pre-push
+    assert pushed.returncode == 0 and migguard_lines(pushed) == [], pushed.stderr
     assert_django_happy(billing)
