@@ -7,18 +7,40 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migguard import gitio
 from migguard.config import ConfigError, load_directory
 from migguard.discovery import touches_migrations
 from migguard.errors import InputError
 
+if TYPE_CHECKING:
+    from migguard import fixing
+
 ZERO = "0" * 40
 GATES = ("pre-push", "pre-receive")
 
 
+_OWN_LINE = {"pending": False}
+
+
 def say(line: str) -> None:
-    print(f"migguard: {line}", file=sys.stderr)
+    """One line on stderr. Inside a rebase git leaves its `Rebasing (n/m)` progress without a newline,
+    so the first line starts with one there."""
+    lead = "\n" if _OWN_LINE["pending"] else ""
+    _OWN_LINE["pending"] = False
+    print(f"{lead}migguard: {line}", file=sys.stderr)
+
+
+def under_rebase() -> bool:
+    """Whether a rebase runs this process (git sets these for what it starts while replaying commits)."""
+    return "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ
+
+
+def note(line: str) -> None:
+    """A line saying what went well: silent under MIGGUARD_QUIET=1 (`migguard --quiet hook ...`)."""
+    if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
+        say(line)
 
 
 def changed_paths(root: str, *arguments: str) -> list[str]:
@@ -32,8 +54,26 @@ def state_paths(root: str, *names: str) -> list[Path]:
     return [(Path(root) / line).resolve() for line in out]
 
 
-def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool) -> tuple[list[str], list[str]]:
-    """Run `fix` on the work tree, say what it could not do: (touched paths, one summary per app).
+def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
+            decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+    """`resolve_project` for each project of the repository (several when `projects` is configured),
+    as one result."""
+    from migguard import fixing
+    from migguard.monorepo import scopes
+
+    results = [found for scope in scopes(load_directory(root).projects)
+               if (found := resolve_project(root, strategy, upstream_rev, committed, scope, decide)) is not None]
+    if len(results) <= 1:
+        return results[0] if results else None
+    return fixing.FixResult(max(found.status for found in results), [line for found in results for line in found.lines],
+                            [plan for found in results for plan in found.plans],
+                            [label for found in results for label in found.unresolved],
+                            [path for found in results for path in found.paths])
+
+
+def resolve_project(root: str, strategy: str, upstream_rev: str | None, committed: bool, scope: str = "",
+                    decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+    """Run `fix` on the work tree and say everything but the summaries (the caller says where those went).
 
     Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the
     cached `check --rev HEAD` first, work in progress of a quick read of the work tree."""
@@ -46,11 +86,11 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool)
 
         result = check_revision(root, "HEAD")
         if not result["conflicts"]:
-            return [], []
-        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"]}
-    elif not load_worktree(root).conflicts():
-        return [], []
-    project = load_worktree(root, full=True)
+            return None
+        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"] if app.get("project", "") == scope}
+    elif not load_worktree(root, scope=scope).conflicts():
+        return None
+    project = load_worktree(root, full=True, scope=scope)
     apps = sorted(project.conflicts())
     if committed:
         for label in [label for label in apps if project.leaves(label) != committed_leaves.get(label)]:
@@ -59,15 +99,17 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool)
                 f"commit or remove them, then run `migguard fix`")
             apps.remove(label)
     if not apps:
-        return [], []
-    upstream = _leaves_at(root, upstream_rev) if upstream_rev and strategy == "renumber" else None
-    result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True)
+        return None
+    upstream = _leaves_at(root, upstream_rev, scope) if upstream_rev and strategy == "renumber" else None
+    result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True, decide=decide)
+    summaries = {plan.summary for plan in result.plans}
+    for line in result.lines:
+        if line not in summaries:
+            say(line)
     if result.unresolved:
-        for line in result.lines:
-            if line.startswith(tuple(f"{label}:" for label in result.unresolved)) or line.startswith("  "):
-                say(line)
-        say(f"NOT RESOLVED: {', '.join(result.unresolved)}. Run `migguard fix` (git push refuses until then).")
-    return result.paths, [plan.summary for plan in result.plans]
+        say(f"NOT RESOLVED: {', '.join(result.unresolved)} (the reason is above); "
+            f"git push refuses until each app has one leaf.")
+    return result
 
 
 def post_merge(arguments: list[str], root: str) -> int:
@@ -78,22 +120,62 @@ def post_merge(arguments: list[str], root: str) -> int:
     elif merge_head.exists():
         changed = changed_paths(root, "HEAD^1", "HEAD")
     else:
-        return 0
+        return fast_forwarded(root)
     config = load_directory(root)
     if not touches_migrations(changed, config):
         return 0
     if squash:
-        for summary in resolve(root, config.merge_strategy, None, committed=False)[1]:
-            say(f"{summary}; staged for the squash commit")
+        result = resolve(root, config.merge_strategy, None, committed=False)
+        for plan in result.plans if result else []:
+            note(f"{plan.summary}; staged for the squash commit")
         return 0
-    paths, summaries = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
-    if paths:
-        from migguard.hooks.commits import amend_head
+    result = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
+    if result and result.paths:
+        from migguard.hooks.commits import SigningError, amend_head
 
-        new = amend_head(root, paths, "resolve migrations in the merge commit")
-        for summary in summaries:
-            say(f"{summary}; in merge commit {new[:10]}")
+        try:
+            new = amend_head(root, result.paths, "resolve migrations in the merge commit")
+        except SigningError as error:
+            say(f"could not sign the merge commit ({error}); the resolution is staged: "
+                f"add it with `git commit --amend --no-edit`")
+            return 0
+        for plan in result.plans:
+            note(f"{plan.summary}; in merge commit {new[:10]}")
     return 0
+
+
+def fast_forwarded(root: str) -> int:
+    """A fast-forward (`git pull` included) brought commits: say at once if the new HEAD has an app with
+    several leaves (someone merged without migguard). Answered from the cached `check --rev`."""
+    config = load_directory(root)
+    if not touches_migrations(changed_paths(root, "ORIG_HEAD", "HEAD"), config):
+        return 0
+    return warn_if_several_leaves(root, "HEAD", "after this fast-forward")
+
+
+def warn_if_several_leaves(root: str, rev: str, what: str) -> int:
+    from migguard.checking import check_revision
+
+    result = check_revision(root, rev)
+    for app in result["apps"]:
+        if len(app["leaves"]) > 1:
+            say(f"{what}, app {app['app']!r} has {len(app['leaves'])} leaf migrations "
+                f"({', '.join(app['leaves'])}), merged without migguard; run `migguard fix` and commit the result")
+    return 0
+
+
+def post_checkout(arguments: list[str], root: str) -> int:
+    """`git checkout`/`switch` of a branch: say if it has an app with several leaves. Quiet while a
+    rebase or merge is in progress (a rebase runs post-checkout at its start)."""
+    if len(arguments) < 3 or arguments[2] != "1" or arguments[0] == arguments[1]:
+        return 0
+    if any(path.exists() for path in state_paths(root, "rebase-merge", "rebase-apply", "MERGE_HEAD")):
+        return 0
+    if arguments[0] != ZERO:
+        config = load_directory(root)
+        if not touches_migrations(changed_paths(root, arguments[0], arguments[1]), config):
+            return 0
+    return warn_if_several_leaves(root, arguments[1], "on the commit checked out")
 
 
 def pre_commit(arguments: list[str], root: str) -> int:
@@ -103,8 +185,9 @@ def pre_commit(arguments: list[str], root: str) -> int:
     if not touches_migrations(staged, config):
         return 0
     if merge_head.exists():
-        for summary in resolve(root, config.merge_strategy, "HEAD", committed=False)[1]:
-            say(f"{summary}; staged into this merge commit")
+        result = resolve(root, config.merge_strategy, "HEAD", committed=False)
+        for plan in result.plans if result else []:
+            note(f"{plan.summary}; staged into this merge commit")
         return 0
     return _keep_locks_in_step(root, staged)
 
@@ -112,100 +195,51 @@ def pre_commit(arguments: list[str], root: str) -> int:
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
     from migguard.checking import write_locks
-    from migguard.project import load_revision
+    from migguard.project import load_revision_projects
 
-    project = load_revision(root, gitio.text(["write-tree"], root), under="")
-    touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
-    for lock_path, _, leaf in write_locks(project, labels=touched):
-        gitio.run(["add", "--", lock_path], root)
-        say(f"{lock_path} -> {leaf}")
+    for project in load_revision_projects(root, gitio.text(["write-tree"], root), under=""):
+        touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
+        for lock_path, _, leaf in write_locks(project, labels=touched):
+            gitio.run(["add", "--", lock_path], root)
+            note(f"{lock_path} -> {leaf}")
     return 0
 
 
 def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
-    if arguments[:1] != ["rebase"]:
-        return 0
-    onto = rebase_onto(root)
-    if onto is None:
-        say("could not tell what the rebase was onto; run `migguard check` and `migguard fix --onto REF`.")
-        return 0
-    config = load_directory(root)
-    if not touches_migrations(changed_paths(root, onto, "HEAD"), config):
-        return 0
-    short = gitio.text(["rev-parse", "--short", onto], root)
-    paths, summaries = resolve(root, config.rebase_strategy, onto, committed=True)
-    if paths:
-        from migguard.hooks.commits import commit_on_top
+    from migguard.hooks.rebasing import post_rewrite as after_rebase
 
-        verb = "Renumber" if config.rebase_strategy == "renumber" else "Merge"
-        new = commit_on_top(root, paths, f"{verb} migrations after rebase onto {short}")
-        for summary in summaries:
-            say(f"{summary}; in commit {new[:10]}")
-    return 0
+    if arguments[:1] == ["rebase"]:
+        _OWN_LINE["pending"] = True
+    return after_rebase(arguments, root, stdin)
 
 
 def rebase_onto(root: str) -> str | None:
-    """The commit a rebase replayed onto: git's state file, else the reflog.
+    from migguard.hooks.rebasing import rebase_onto as onto
 
-    Needs no stdin: behind the pre-commit framework, post-rewrite gets none."""
-    for state in state_paths(root, "rebase-merge/onto", "rebase-apply/onto"):
-        if state.exists():
-            return state.read_text().strip()
-    for line in gitio.text(["reflog", "-n", "200", "--format=%H %gs", "HEAD"], root).splitlines():
-        sha, _, subject = line.partition(" ")
-        if subject.startswith(("rebase (start): checkout ", "rebase: checkout ")):
-            return sha
-    return None
+    return onto(root)
 
 
-def _leaves_at(root: str, rev: str) -> dict[str, str]:
+def _leaves_at(root: str, rev: str, scope: str = "") -> dict[str, str]:
     from migguard import fixing
 
     try:
-        return fixing.upstream_leaves(root, rev)
+        return fixing.upstream_leaves(root, rev, scope)
     except InputError:
         return {}
 
 
-def gate(root: str, refs: list[tuple[str, str]], where: str) -> int:
-    """Refuse when any pushed commit has an app with several leaves, a bad lock file or a broken migration."""
-    from migguard.checking import check_revision
-
-    refused = False
-    for ref, sha in refs:
-        if sha == ZERO:
-            continue
-        try:
-            result = check_revision(root, sha)
-        except InputError:
-            continue
-        if result["ok"]:
-            continue
-        refused = True
-        say(f"refusing {ref} ({sha[:10]}):")
-        for error in result["errors"]:
-            say(f"  {error['message']}")
-    if refused:
-        say(f"run `migguard fix`, commit, and {where} again"
-            + (" (or `git push --no-verify` to skip this check)." if where == "push" else "."))
-        return 1
-    return 0
-
-
-def pushed_refs(stdin: str, fields: int, ref: int, sha: int) -> list[tuple[str, str]]:
-    """(ref, new sha) of each line of a pre-push or pre-receive input; deletions left out."""
-    lines = (line.split() for line in stdin.splitlines())
-    return [(parts[ref], parts[sha]) for parts in lines if len(parts) == fields and parts[sha] != ZERO]
-
-
 def pre_push(arguments: list[str], root: str, stdin: str) -> int:
-    """stdin: `<local ref> <local sha> <remote ref> <remote sha>` per ref."""
-    return gate(root, pushed_refs(stdin, 4, ref=0, sha=1), "push")
+    """The client gate: see `migguard.hooks.gate`."""
+    from migguard.hooks import gate
+
+    return gate.pre_push(arguments, root, stdin)
 
 
 def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
-    """stdin: `<old sha> <new sha> <ref>` per ref."""
-    return gate(root, pushed_refs(stdin, 3, ref=2, sha=1), "push")
+    """The server gate: see `migguard.hooks.gate`."""
+    from migguard.hooks import gate
+
+    return gate.pre_receive(arguments, root, stdin)
 
 
 STDIN_HOOKS = {"post-rewrite", "pre-push", "pre-receive"}
@@ -216,8 +250,8 @@ def main(arguments: list[str]) -> int:
         print("migguard hook: usage: hook NAME [ARGS]", file=sys.stderr)
         return 2
     name, rest = arguments[0], arguments[1:]
-    if os.environ.get("MIGGUARD") == "0":
-        return 0
+    if os.environ.get("MIGGUARD") == "0" and name not in GATES:
+        return 0  # the gates ignore it: `git push --no-verify` skips pre-push, nothing skips pre-receive
     stdin = sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
     root = os.getcwd()
     try:
@@ -225,6 +259,8 @@ def main(arguments: list[str]) -> int:
             return post_merge(rest, root)
         if name == "pre-commit":
             return pre_commit(rest, root)
+        if name == "post-checkout":
+            return post_checkout(rest, root)
         if name == "post-rewrite":
             return post_rewrite(rest, root, stdin)
         if name == "pre-push":
@@ -232,11 +268,11 @@ def main(arguments: list[str]) -> int:
         if name == "pre-receive":
             return pre_receive(rest, root, stdin)
     except (gitio.GitError, InputError, ConfigError, OSError) as error:
-        say(f"{name}: {error}")
+        say(f"{name}: {'refusing: ' if name in GATES else ''}{error}")
         return 1 if name in GATES else 0
     except Exception as error:  # a hook must never leave a traceback inside a git command
-        say(f"{name}: internal error ({type(error).__name__}: {error}); please report it"
-            + ("; `git push --no-verify` skips this check" if name in GATES else ""))
+        say(f"{name}: {'refusing: ' if name in GATES else ''}internal error ({type(error).__name__}: {error}); please report it"
+            + ("; `git push --no-verify` skips this check" if name == "pre-push" else ""))
         return 1 if name in GATES else 0
     print(f"migguard hook: unknown hook {name!r}", file=sys.stderr)
     return 2

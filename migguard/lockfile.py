@@ -54,7 +54,7 @@ def state(data: bytes | None, leaves: list[str], existing: set[str], enabled: bo
     if not enabled:
         return LockState("off", (), "lock files are turned off")
     if data is None:
-        return LockState("missing", (), "is missing; run `migguard lock`")
+        return LockState("missing", (), "is missing; `migguard fix` (or `migguard lock`) writes it")
     names = parse(data)
     if isinstance(names, LockState):
         return names

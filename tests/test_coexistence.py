@@ -170,7 +170,7 @@ def test_server_side_pre_receive(seed: DjangoProject, tmp_path: Path) -> None:
     assert "remote: migguard:   app 'api' has 2 leaf migrations (0003_person_country, 0003_person_discipline)" in refused.stderr
     assert git(server, "rev-parse", "--verify", "-q", "main", check=False).returncode != 0
     assert migguard(seed.root, "fix").returncode == 0
-    git(seed.root, "commit", "-qm", "merge migrations")
+    git(seed.root, "commit", "-q", "--amend", "--no-edit")  # every pushed commit must pass, not only the tip
     git(seed.root, "push", "-q", "--no-verify", str(server), "main")
     assert git(server, "rev-parse", "main").stdout.strip() == git(seed.root, "rev-parse", "main").stdout.strip()
     git(seed.root, "push", "-q", "--no-verify", str(server), "--delete", "main", check=False)

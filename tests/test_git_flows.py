@@ -132,12 +132,22 @@ def test_squash_merge_stages_the_resolution(repo: DjangoProject) -> None:
     assert_clean_and_one_leaf(repo)
 
 
+def assert_bisectable(project: DjangoProject, onto: str) -> None:
+    """Every commit the rebase wrote has one leaf per app and lock files in step: `check --rev` on each."""
+    for sha in git(project.root, "rev-list", f"{onto}..HEAD").stdout.split():
+        out = migguard(project.root, "check", "--rev", sha, check=False)
+        assert out.startswith("ok:"), (sha, out)
+
+
 def assert_rebased(project: DjangoProject, done, expected: list[str], onto: str) -> None:
+    """The renumbering is folded into the rebased commits: same subjects, every commit one leaf."""
     assert head_files(project) == expected
-    subject = git(project.root, "log", "-1", "--format=%s").stdout.strip()
-    assert subject == f"Renumber migrations after rebase onto {onto[:len(subject.split()[-1])]}"
-    assert subject.split()[-1] == git(project.root, "rev-parse", "--short", onto).stdout.strip()
+    subjects = git(project.root, "log", "--format=%s", f"{onto}..HEAD").stdout.split("\n")
+    assert not [subject for subject in subjects if "Renumber" in subject]
+    assert git(project.root, "reflog", "-1", "--format=%gs").stdout.strip() == \
+        "migguard: renumbered migrations folded into the rebased commits"
     assert len([line for line in migguard_lines(done) if "renumbered after" in line]) >= 1
+    assert_bisectable(project, onto)
     assert_clean_and_one_leaf(project)
 
 
@@ -214,9 +224,10 @@ def test_interactive_rebase_with_fixup(repo: DjangoProject) -> None:
     git(repo.root, "checkout", "-q", "feature")
     editor = "sed -i '2s/^pick/fixup/'"
     done = run(["git", "rebase", "-i", "main"], repo.root, env=clean_env(GIT_SEQUENCE_EDITOR=editor))
-    assert git(repo.root, "rev-list", "--count", "main..HEAD").stdout.strip() == "2"
+    assert git(repo.root, "rev-list", "--count", "main..HEAD").stdout.strip() == "1"
     assert head_files(repo)[-2:] == ["0004_person_country.py", "0005_person_city.py"]
     assert migguard_lines(done)
+    assert_bisectable(repo, "main")
     assert_clean_and_one_leaf(repo)
 
 
@@ -253,7 +264,7 @@ def test_bypassed_merge_is_refused_by_pre_push_until_fixed(repo: DjangoProject, 
     assert "run `migguard fix`" in message and "--no-verify" in message
     assert git(remote, "rev-parse", "main").stdout.strip() != git(repo.root, "rev-parse", "main").stdout.strip()
     assert migguard(repo.root, "fix").startswith("api: wrote")
-    git(repo.root, "commit", "-qm", "merge migrations")
+    git(repo.root, "commit", "-q", "--amend", "--no-edit")  # every pushed commit must pass, not only the tip
     pushed = git(repo.root, "push", "origin", "main")
     assert migguard_lines(pushed) == []
     git(repo.root, "push", "-q", "origin", "feature")

@@ -139,4 +139,4 @@ def test_alembic_folder_and_virtualenv_are_not_apps(project: DjangoProject) -> N
     result = assert_agrees(project)
     assert [app["app"] for app in result["apps"]] == ["core"]
     assert result["errors"] == [{"path": "core/migrations/max_migration.txt", "line": 1,
-                                 "message": "core/migrations/max_migration.txt is missing; run `migguard lock`"}]
+                                 "message": "core/migrations/max_migration.txt is missing; `migguard fix` (or `migguard lock`) writes it"}]
