@@ -2,6 +2,7 @@
 (`lefthook-local.yml` jobs) and the pre-commit framework (its `<hook>.legacy` slot)."""
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -113,8 +114,9 @@ def husky_installed(top: Path, hook: str) -> bool:
 def lefthook_block(hooks: tuple[str, ...], python: str) -> str:
     lines = [f"{MARKER} begin (added by `migguard install`; `migguard uninstall` removes it)\n"]
     for hook in hooks:
-        lines.append(f"{hook}:\n  jobs:\n    - name: migguard\n"
-                     f"      run: {shlex.quote(python)} {run_arguments()} hook {hook} {{0}}\n")
+        command = f"{shlex.quote(python)} {run_arguments()} hook {hook} {{0}}"
+        # A JSON string is a YAML double-quoted scalar: safe for quotes and spaces in the command.
+        lines.append(f"{hook}:\n  jobs:\n    - name: migguard\n      run: {json.dumps(command)}\n")
         if hook in STDIN_HOOKS:
             lines.append("      use_stdin: true\n")
     lines.append(f"{MARKER} end\n")
