@@ -207,8 +207,8 @@ def test_a_symlinked_migration_outside_the_work_tree_is_not_rewritten(rebased: P
     before = tree(rebased)
     status, out = migguard(rebased, "fix", "--strategy", "renumber", "--onto", "main")
     assert (status, out.splitlines()[0]) == (0, (
-        f"api: not renumbered: shop/migrations/0001_initial.py is a symlink to {outside}, outside the repository; "
-        f"not read, so migguard cannot follow the renames into it; writing a merge migration instead"))
+        f"api: not renumbered: refusing to write shop/migrations/0001_initial.py: it is a symlink to {outside}, "
+        f"outside {rebased.resolve()}; writing a merge migration instead"))
     assert outside.read_text() == SHOP
     assert {k: v for k, v in tree(rebased).items() if k in before} == before
 
