@@ -37,6 +37,12 @@ def under_rebase() -> bool:
     return "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ
 
 
+def note(line: str) -> None:
+    """A line saying what went well: silent under MIGGUARD_QUIET=1 (`migguard --quiet hook ...`)."""
+    if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
+        say(line)
+
+
 def changed_paths(root: str, *arguments: str) -> list[str]:
     return gitio.run(["diff", "--name-only", "-z", "--no-renames", *arguments], root).decode().split("\0")
 
@@ -50,6 +56,23 @@ def state_paths(root: str, *names: str) -> list[Path]:
 
 def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
             decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+    """`resolve_project` for each project of the repository (several when `projects` is configured),
+    as one result."""
+    from migguard import fixing
+    from migguard.monorepo import scopes
+
+    results = [found for scope in scopes(load_directory(root).projects)
+               if (found := resolve_project(root, strategy, upstream_rev, committed, scope, decide)) is not None]
+    if len(results) <= 1:
+        return results[0] if results else None
+    return fixing.FixResult(max(found.status for found in results), [line for found in results for line in found.lines],
+                            [plan for found in results for plan in found.plans],
+                            [label for found in results for label in found.unresolved],
+                            [path for found in results for path in found.paths])
+
+
+def resolve_project(root: str, strategy: str, upstream_rev: str | None, committed: bool, scope: str = "",
+                    decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
     """Run `fix` on the work tree and say everything but the summaries (the caller says where those went).
 
     Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the
@@ -64,10 +87,10 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
         result = check_revision(root, "HEAD")
         if not result["conflicts"]:
             return None
-        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"]}
-    elif not load_worktree(root).conflicts():
+        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"] if app.get("project", "") == scope}
+    elif not load_worktree(root, scope=scope).conflicts():
         return None
-    project = load_worktree(root, full=True)
+    project = load_worktree(root, full=True, scope=scope)
     apps = sorted(project.conflicts())
     if committed:
         for label in [label for label in apps if project.leaves(label) != committed_leaves.get(label)]:
@@ -77,7 +100,7 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
             apps.remove(label)
     if not apps:
         return None
-    upstream = _leaves_at(root, upstream_rev) if upstream_rev and strategy == "renumber" else None
+    upstream = _leaves_at(root, upstream_rev, scope) if upstream_rev and strategy == "renumber" else None
     result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True, decide=decide)
     summaries = {plan.summary for plan in result.plans}
     for line in result.lines:
@@ -104,7 +127,7 @@ def post_merge(arguments: list[str], root: str) -> int:
     if squash:
         result = resolve(root, config.merge_strategy, None, committed=False)
         for plan in result.plans if result else []:
-            say(f"{plan.summary}; staged for the squash commit")
+            note(f"{plan.summary}; staged for the squash commit")
         return 0
     result = resolve(root, config.merge_strategy, "HEAD^1", committed=True)
     if result and result.paths:
@@ -117,7 +140,7 @@ def post_merge(arguments: list[str], root: str) -> int:
                 f"add it with `git commit --amend --no-edit`")
             return 0
         for plan in result.plans:
-            say(f"{plan.summary}; in merge commit {new[:10]}")
+            note(f"{plan.summary}; in merge commit {new[:10]}")
     return 0
 
 
@@ -164,7 +187,7 @@ def pre_commit(arguments: list[str], root: str) -> int:
     if merge_head.exists():
         result = resolve(root, config.merge_strategy, "HEAD", committed=False)
         for plan in result.plans if result else []:
-            say(f"{plan.summary}; staged into this merge commit")
+            note(f"{plan.summary}; staged into this merge commit")
         return 0
     return _keep_locks_in_step(root, staged)
 
@@ -172,13 +195,13 @@ def pre_commit(arguments: list[str], root: str) -> int:
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
     from migguard.checking import write_locks
-    from migguard.project import load_revision
+    from migguard.project import load_revision_projects
 
-    project = load_revision(root, gitio.text(["write-tree"], root), under="")
-    touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
-    for lock_path, _, leaf in write_locks(project, labels=touched):
-        gitio.run(["add", "--", lock_path], root)
-        say(f"{lock_path} -> {leaf}")
+    for project in load_revision_projects(root, gitio.text(["write-tree"], root), under=""):
+        touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
+        for lock_path, _, leaf in write_locks(project, labels=touched):
+            gitio.run(["add", "--", lock_path], root)
+            note(f"{lock_path} -> {leaf}")
     return 0
 
 
@@ -196,54 +219,27 @@ def rebase_onto(root: str) -> str | None:
     return onto(root)
 
 
-def _leaves_at(root: str, rev: str) -> dict[str, str]:
+def _leaves_at(root: str, rev: str, scope: str = "") -> dict[str, str]:
     from migguard import fixing
 
     try:
-        return fixing.upstream_leaves(root, rev)
+        return fixing.upstream_leaves(root, rev, scope)
     except InputError:
         return {}
 
 
-def gate(root: str, refs: list[tuple[str, str]], where: str) -> int:
-    """Refuse when any pushed commit has an app with several leaves, a bad lock file or a broken migration."""
-    from migguard.checking import check_revision
-
-    refused = False
-    for ref, sha in refs:
-        if sha == ZERO:
-            continue
-        try:
-            result = check_revision(root, sha)
-        except InputError:
-            continue
-        if result["ok"]:
-            continue
-        refused = True
-        say(f"refusing {ref} ({sha[:10]}):")
-        for error in result["errors"]:
-            say(f"  {error['message']}")
-    if refused:
-        say(f"run `migguard fix`, commit, and {where} again"
-            + (" (or `git push --no-verify` to skip this check)." if where == "push" else "."))
-        return 1
-    return 0
-
-
-def pushed_refs(stdin: str, fields: int, ref: int, sha: int) -> list[tuple[str, str]]:
-    """(ref, new sha) of each line of a pre-push or pre-receive input; deletions left out."""
-    lines = (line.split() for line in stdin.splitlines())
-    return [(parts[ref], parts[sha]) for parts in lines if len(parts) == fields and parts[sha] != ZERO]
-
-
 def pre_push(arguments: list[str], root: str, stdin: str) -> int:
-    """stdin: `<local ref> <local sha> <remote ref> <remote sha>` per ref."""
-    return gate(root, pushed_refs(stdin, 4, ref=0, sha=1), "push")
+    """The client gate: see `migguard.hooks.gate`."""
+    from migguard.hooks import gate
+
+    return gate.pre_push(arguments, root, stdin)
 
 
 def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
-    """stdin: `<old sha> <new sha> <ref>` per ref."""
-    return gate(root, pushed_refs(stdin, 3, ref=2, sha=1), "push")
+    """The server gate: see `migguard.hooks.gate`."""
+    from migguard.hooks import gate
+
+    return gate.pre_receive(arguments, root, stdin)
 
 
 STDIN_HOOKS = {"post-rewrite", "pre-push", "pre-receive"}
@@ -254,8 +250,8 @@ def main(arguments: list[str]) -> int:
         print("migguard hook: usage: hook NAME [ARGS]", file=sys.stderr)
         return 2
     name, rest = arguments[0], arguments[1:]
-    if os.environ.get("MIGGUARD") == "0":
-        return 0
+    if os.environ.get("MIGGUARD") == "0" and name not in GATES:
+        return 0  # the gates ignore it: `git push --no-verify` skips pre-push, nothing skips pre-receive
     stdin = sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
     root = os.getcwd()
     try:
@@ -272,11 +268,11 @@ def main(arguments: list[str]) -> int:
         if name == "pre-receive":
             return pre_receive(rest, root, stdin)
     except (gitio.GitError, InputError, ConfigError, OSError) as error:
-        say(f"{name}: {error}")
+        say(f"{name}: {'refusing: ' if name in GATES else ''}{error}")
         return 1 if name in GATES else 0
     except Exception as error:  # a hook must never leave a traceback inside a git command
-        say(f"{name}: internal error ({type(error).__name__}: {error}); please report it"
-            + ("; `git push --no-verify` skips this check" if name in GATES else ""))
+        say(f"{name}: {'refusing: ' if name in GATES else ''}internal error ({type(error).__name__}: {error}); please report it"
+            + ("; `git push --no-verify` skips this check" if name == "pre-push" else ""))
         return 1 if name in GATES else 0
     print(f"migguard hook: unknown hook {name!r}", file=sys.stderr)
     return 2

@@ -7,7 +7,7 @@ import stat
 import sys
 from pathlib import Path
 
-from migguard import gitio
+from migguard import gitio, safewrite
 from migguard.errors import InputError
 from migguard.installer import managers
 from migguard.repository import config_value, open_repository
@@ -40,13 +40,17 @@ if [ -x "$here/$hook{previous}" ]; then
     if [ "$status" -ne 0 ] && [ "$hook" != post-merge ] && [ "$hook" != post-rewrite ]; then exit "$status"; fi
 fi
 if [ -x "$python" ]; then
-    feed "$python" -I -m migguard hook "$hook" "$@"
+    feed "$python" {run} hook "$hook" "$@"
 elif command -v migguard >/dev/null 2>&1; then
     feed migguard hook "$hook" "$@"
 else
     echo "migguard: not installed (no $python, no migguard on PATH); the $hook hook checked nothing." >&2
     if [ "$gate" = 1 ]; then
-        echo "migguard: refusing. Reinstall migguard, or push with --no-verify to skip this check." >&2
+        if [ "$hook" = pre-receive ]; then
+            echo "migguard: refusing the push until migguard is reinstalled on the server." >&2
+        else
+            echo "migguard: refusing. Reinstall migguard, or push with --no-verify to skip this check." >&2
+        fi
         exit 1
     fi
 fi
@@ -56,19 +60,19 @@ fi
 def driver_command(python: str) -> str:
     """The driver, falling back to git's own text merge when migguard is gone (%P is quoted by git)."""
     quoted = shlex.quote(python)
-    return (f"if [ -x {quoted} ]; then {quoted} -I -m migguard merge-driver %O %A %B %P; "
+    return (f"if [ -x {quoted} ]; then {quoted} {managers.run_arguments()} merge-driver %O %A %B %P; "
             f"elif command -v migguard >/dev/null 2>&1; then migguard merge-driver %O %A %B %P; "
             f"else git merge-file -L ours -L base -L theirs %A %O %B; fi")
 
 
 def shim(hook: str, python: str) -> str:
     return SHIM.format(marker=SHIM_MARKER, hook=hook, previous=PREVIOUS, python=shlex.quote(python),
-                       stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
+                       run=managers.run_arguments(), stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
 
 
 def is_ours(path: Path) -> bool:
     try:
-        return SHIM_MARKER in path.read_text(encoding="utf-8", errors="replace")
+        return SHIM_MARKER.encode() in (safewrite.read(str(path)) or b"")
     except OSError:
         return False
 
@@ -108,10 +112,24 @@ def install_hook(directory: Path, hook: str, python: str) -> str:
 
 def _write_shim(path: Path, hook: str, python: str, unchanged: str) -> str:
     text = shim(hook, python)
-    if path.read_text(encoding="utf-8") == text:
+    if safewrite.read(str(path)) == text.encode():
         return unchanged
-    path.write_text(text, encoding="utf-8")
+    _write_hook(path, text)
     return f"hook {hook}: updated"
+
+
+def _write_hook(path: Path, text: str) -> None:
+    """Write a hook file atomically inside its hooks directory (never through a symlink leaving it), executable."""
+    mode = 0o777 & ~_umask()
+    safewrite.write(path.parent, path.name, text.encode(),
+                    mode=mode | stat.S_IXUSR | (stat.S_IXGRP if mode & stat.S_IRGRP else 0)
+                    | (stat.S_IXOTH if mode & stat.S_IROTH else 0))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _install_at(path: Path, previous: Path, hook: str, python: str) -> str:
@@ -121,8 +139,7 @@ def _install_at(path: Path, previous: Path, hook: str, python: str) -> str:
         os.replace(path, previous)
         note = f" (runs the earlier hook first, kept as {previous.name})"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(shim(hook, python), encoding="utf-8")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    _write_hook(path, shim(hook, python))
     return note
 
 
@@ -149,6 +166,17 @@ def hook_installed(directory: Path, hook: str) -> str | None:
 
 def install(cwd: str | Path = ".", server: bool = False, python: str | None = None) -> list[str]:
     """Install everything; a second run changes nothing. Returns what it did, a line each."""
+    try:
+        return _install(cwd, server, python)
+    except OSError as error:
+        where = f" {error.filename}" if getattr(error, "filename", None) else ""
+        raise InputError(f"could not finish installing:{where} {_reason(error)}; "
+                         f"run `migguard install` again once that is fixed.") from None
+    except git_errors() as error:
+        raise InputError(f"could not finish installing: git config failed ({_git_reason(error)}).") from None
+
+
+def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
     python = python or sys.executable
     top, bare = _repository(cwd)
     if server:
@@ -159,9 +187,17 @@ def install(cwd: str | Path = ".", server: bool = False, python: str | None = No
     if top is None:
         raise InputError("this is a bare repository: use `migguard install --server`.")
     from migguard.checking import write_locks
-    from migguard.project import load_worktree
+    from migguard.project import load_projects
 
-    project = load_worktree(top)
+    projects = load_projects(top)
+    project = projects[0]
+    _refuse_read_only([top / ".git" if (top / ".git").is_dir() else None, hooks_directory(top)], "install")
+    locks = [path for each in projects for path, _, _ in write_locks(each, check_only=True)]
+    for path in [".gitattributes", *locks]:
+        try:
+            safewrite.target(top, path)
+        except safewrite.UnsafePath as error:
+            raise InputError(f"{error} Nothing was installed.") from None
     lines = []
     created: list[str] = []
     if project.config.lockfile:
@@ -173,31 +209,51 @@ def install(cwd: str | Path = ".", server: bool = False, python: str | None = No
     directory = hooks_directory(top)
     mode = managers.layout(top, directory)
     if mode == "husky":
-        lines += [managers.husky_install(top, hook, python) for hook in CLIENT_HOOKS]
+        lines += [managers.husky_install(top, hook) for hook in CLIENT_HOOKS]
     elif mode == "lefthook":
         lines += managers.lefthook_install(top, CLIENT_HOOKS, python)
     else:
         lines += [install_hook(directory, hook, python) for hook in CLIENT_HOOKS]
-    if not project.apps:
+    if not any(project.apps for project in projects):
         lines.append("no Django migrations found here yet: the hooks wait for the first one.")
-    for path, before, leaf in write_locks(project):
-        lines.append(f"lock file {path}: created ({leaf})" if before == "missing" else f"lock file {path}: {before}, now {leaf}")
-        if before == "missing":
-            created.append(path)
+    for project in projects:
+        for path, before, leaf in write_locks(project):
+            lines.append(f"lock file {path}: created ({leaf})" if before == "missing" else f"lock file {path}: {before}, now {leaf}")
+            if before == "missing":
+                created.append(path)
+        for label in sorted(project.conflicts()):
+            lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
     _remember_created(top, created)
-    for label in sorted(project.conflicts()):
-        lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
     return lines
 
 
 def _install_attributes(top: Path, line: str) -> str:
-    path = top / ".gitattributes"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if line in text.splitlines():
+    try:
+        added = safewrite.append_line(top, ".gitattributes", line.encode())
+    except safewrite.UnsafePath as error:
+        raise InputError(str(error)) from None
+    except OSError as error:
+        raise InputError(f"could not write .gitattributes: {_reason(error)}.") from None
+    if not added:
         return ".gitattributes: already routes lock files to the migguard driver"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(("" if not text or text.endswith("\n") else "\n") + line + "\n")
     return f".gitattributes: added `{line}` (commit it so every clone uses the driver)"
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
+
+
+def _attribute_lines(top: Path) -> list[bytes] | None:
+    """The lines of `.gitattributes` as bytes (any encoding), None when there is none."""
+    try:
+        data = safewrite.read(str(top / ".gitattributes"))
+    except OSError as error:
+        raise InputError(f"could not read .gitattributes: {_reason(error)}.") from None
+    return None if data is None else data.splitlines(keepends=True)
+
+
+def _routes_to_migguard(line: bytes) -> bool:
+    return line.rstrip().endswith(b" merge=migguard")
 
 
 def _install_driver(top: Path, python: str) -> str:
@@ -234,9 +290,38 @@ def _tracked(top: Path, path: str) -> bool:
 
 def uninstall(cwd: str | Path = ".") -> list[str]:
     """Remove the hooks, the git config and `<git-dir>/migguard/`, and only the untracked files
-    `install` added; tracked files are never changed (the lines say which ones are left)."""
+    `install` added; tracked files are never changed (the lines say which ones are left). Stops with
+    one sentence (InputError) at what it cannot change."""
     top, bare = _repository(cwd)
     directory = hooks_directory(top or cwd)
+    try:
+        return _uninstall(top, directory)
+    except OSError as error:
+        where = f" {error.filename}" if getattr(error, "filename", None) else ""
+        raise InputError(f"could not finish uninstalling:{where} {_reason(error)} "
+                         f"(is the repository read-only?); run `migguard uninstall` again once it is writable.") from None
+    except git_errors() as error:
+        raise InputError(f"could not finish uninstalling: git config failed ({_git_reason(error)}); "
+                         f"run `migguard uninstall` again once the repository is writable.") from None
+
+
+def git_errors() -> tuple[type[Exception], ...]:
+    from git.exc import GitCommandError
+
+    return (GitCommandError,)
+
+
+def _git_reason(error: Exception) -> str:
+    lines = [line.strip() for line in str(getattr(error, "stderr", "") or error).splitlines() if line.strip()]
+    last = lines[-1].removeprefix("stderr:").strip().strip("'\"").strip() if lines else ""
+    return last.removeprefix("error: ").removeprefix("fatal: ") or "unknown error"
+
+
+def _uninstall(top: Path | None, directory: Path) -> list[str]:
+    if top is not None:
+        _refuse_read_only([top / ".git" if (top / ".git").is_dir() else None, directory], "uninstall")
+    else:
+        _refuse_read_only([directory], "uninstall")
     lines = [line for hook in (*CLIENT_HOOKS, *SERVER_HOOKS) if (line := uninstall_hook(directory, hook))]
     if top is not None:
         lines += [line for hook in CLIENT_HOOKS if (line := managers.husky_uninstall(top, hook))]
@@ -249,36 +334,42 @@ def uninstall(cwd: str | Path = ".") -> list[str]:
         record = _record_path(top)
         created = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
         left = []
-        path = top / ".gitattributes"
-        if path.exists():
-            lines_before = path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines_before if not line.endswith(" merge=migguard")]
+        lines_before = _attribute_lines(top)
+        if lines_before is not None:
+            kept = [line for line in lines_before if not _routes_to_migguard(line)]
             if len(kept) != len(lines_before):
                 if _tracked(top, ".gitattributes"):
                     if ".gitattributes" in created:
                         left.append(".gitattributes")
                 else:
                     if any(line.strip() for line in kept):
-                        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+                        safewrite.write(top, ".gitattributes", b"".join(kept))
                     else:
-                        path.unlink()
+                        safewrite.remove(top, ".gitattributes")
                     lines.append(".gitattributes: migguard line removed")
         for lock in [p for p in created if p != ".gitattributes"]:
             if _tracked(top, lock):
                 left.append(lock)
-            elif (top / lock).is_file():
-                (top / lock).unlink()
+            elif (top / lock).is_file() and not (top / lock).is_symlink():
+                safewrite.remove(top, lock)
                 lines.append(f"lock file {lock}: removed (install created it)")
         if left:
             lines.append(f"left as they are, tracked by git: {', '.join(left)} (install created them; remove the "
                          f"`merge=migguard` line and the lock files and commit, once the team stops using migguard)")
-    cache = gitio.common_dir(top or cwd) / "migguard"
+    cache = gitio.common_dir(top or directory) / "migguard"
     if cache.is_dir():
         import shutil
 
         shutil.rmtree(cache, ignore_errors=True)
         lines.append(f"{cache.name}/ in the git directory: removed (caches and the rename journal)")
     return lines or ["migguard was not installed here."]
+
+
+def _refuse_read_only(directories: list[Path | None], command: str) -> None:
+    """InputError before anything changes when a directory `command` writes in is read-only."""
+    for directory in directories:
+        if directory is not None and directory.is_dir() and not os.access(directory, os.W_OK):
+            raise InputError(f"cannot {command}: {directory} is read-only; nothing was changed.")
 
 
 def status(cwd: str | Path = ".") -> tuple[bool, list[str]]:
@@ -301,8 +392,7 @@ def status(cwd: str | Path = ".") -> tuple[bool, list[str]]:
         driver = config_value(open_repository(top), 'merge "migguard"', "driver")
         complete &= bool(driver)
         lines.append(f"merge driver: {'configured' if driver else 'missing'}")
-        attributes = top / ".gitattributes"
-        routed = attributes.exists() and any(l.endswith(" merge=migguard") for l in attributes.read_text(encoding="utf-8").splitlines())
+        routed = any(_routes_to_migguard(line) for line in _attribute_lines(top) or [])
         complete &= routed
         lines.append(f".gitattributes: {'routes lock files to migguard' if routed else 'missing the migguard line'}")
     return complete, lines

@@ -37,8 +37,40 @@ def merge_names(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
 
 def fall_back(base: str, ours: str, theirs: str) -> int:
     """git's own text merge, conflict markers included; non-zero when it conflicts."""
-    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", ours, base, theirs])
+    try:
+        done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", ours, base, theirs])
+    except OSError as error:
+        print(f"migguard: git merge-file could not run ({error}); the file is left as it was", file=sys.stderr)
+        return 1
     return 1 if done.returncode != 0 else 0
+
+
+def write_result(target: str, data: bytes) -> str | None:
+    """Replace `target` by `data` all at once (a new file renamed over it); the reason when it cannot.
+
+    %A is git's own temporary file: it is replaced, never written through a link or left half written."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(target))
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".migguard-merge-")
+    except OSError as error:
+        return error.strerror or str(error)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        if os.path.exists(target):
+            if not os.access(target, os.W_OK):
+                raise PermissionError(13, "it is read-only")
+            os.chmod(temporary, os.stat(target).st_mode & 0o7777)
+        os.replace(temporary, target)
+    except OSError as error:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return error.strerror or str(error)
+    return None
 
 
 def main(arguments: list[str]) -> int:
@@ -57,10 +89,13 @@ def main(arguments: list[str]) -> int:
         merged, current = None, b""
     if merged is None:
         return fall_back(base, ours, theirs)
-    with open(ours, "wb") as handle:
-        handle.write(merged)
+    problem = write_result(ours, merged)
+    if problem is not None:
+        print(f"migguard: cannot write the merged {path} ({problem}); git's own text merge decides instead", file=sys.stderr)
+        return fall_back(base, ours, theirs)
     names = merged.decode().split()
-    if len(names) > 1 and len(read_names(current) or ()) <= 1:  # once per merge or rebase, not per replayed commit
+    quiet = os.environ.get("MIGGUARD_QUIET", "") not in ("", "0")
+    if len(names) > 1 and len(read_names(current) or ()) <= 1 and not quiet:  # once per merge or rebase, not per replayed commit
         lead = "\n" if "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ else ""
         print(f"{lead}migguard: {path} now names {len(names)} leaves ({', '.join(names)}); a migguard hook resolves "
               f"them when the merge or rebase completes, else (cherry-pick, revert, hooks off) run `migguard fix`",

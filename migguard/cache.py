@@ -34,39 +34,125 @@ def directory(common_dir: Path) -> Path:
 
 
 class ParseCache:
-    """What the reader found in each migration blob, by blob id."""
+    """What the reader found in each migration blob (and each `apps.py`), by git blob id."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, MigrationSource] = {}
+        self.entries: dict[str, object] = {}
         self.dirty = False
-        import pickle
-
-        try:
-            with open(path, "rb") as stream:
-                loaded = pickle.load(stream)
-            if isinstance(loaded, dict):
-                self.entries = loaded
-        except Exception:
-            self.entries = {}
+        self.entries = _load_dict(path)
 
     @classmethod
     def for_common_dir(cls, common_dir: Path) -> "ParseCache":
         return cls(directory(common_dir) / f"parsed-{__version__}.pickle")
 
     def get_many(self, oids: list[str]) -> dict[str, MigrationSource]:
-        return {oid: self.entries[oid] for oid in oids if oid in self.entries}
+        return {oid: self.entries[oid] for oid in oids if oid in self.entries}  # type: ignore[misc]
 
-    def put(self, oid: str, source: MigrationSource) -> None:
+    def get(self, key: str, default: object = None) -> object:
+        return self.entries.get(key, default)
+
+    def put(self, oid: str, source: object) -> None:
         self.entries[oid] = source
         self.dirty = True
 
     def save(self) -> None:
         if self.dirty:
-            import pickle
-
-            _atomic_write(self.path, pickle.dumps(self.entries, protocol=pickle.HIGHEST_PROTOCOL))
+            _save_dict(self.path, self.entries)
             self.dirty = False
+
+
+RACY_NS = 2_000_000_000
+
+
+class WorktreeIndex:
+    """Work-tree path -> (stat signature, blob id, when recorded), like git's index.
+
+    A file whose signature is unchanged has that blob id without being read, provided it was last
+    changed well before it was recorded (git's racy-clean rule: a change within the same
+    timestamp tick could otherwise keep the signature)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, tuple] = _load_dict(path)
+        self.seen: set[str] = set()
+        self.dirty = False
+
+    @classmethod
+    def for_root(cls, common_dir: Path, root: str) -> "WorktreeIndex":
+        key = hashlib.sha1(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return cls(directory(common_dir) / f"worktree-{__version__}-{key}.pickle")
+
+    def known(self, key: str, signature: tuple) -> str | None:
+        self.seen.add(key)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != signature or max(signature[1], signature[2]) >= entry[2] - RACY_NS:
+            return None
+        return entry[1]
+
+    def record(self, key: str, signature: tuple, oid: str, now_ns: int) -> None:
+        self.seen.add(key)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != signature or entry[1] != oid:
+            self.entries[key] = (signature, oid, now_ns)
+            self.dirty = True
+
+    def save(self) -> None:
+        stale = [key for key in self.entries if key not in self.seen]
+        if stale and len(stale) > len(self.seen):
+            for key in stale:
+                del self.entries[key]
+            self.dirty = True
+        if self.dirty:
+            _save_dict(self.path, self.entries)
+            self.dirty = False
+
+
+def _load_dict(path: Path) -> dict:
+    import pickle
+
+    try:
+        with open(path, "rb") as stream:
+            loaded = pickle.load(stream)
+        return loaded if isinstance(loaded, dict) else {}
+    except Exception:
+        return {}
+
+
+def _save_dict(path: Path, entries: dict) -> None:
+    import pickle
+
+    _atomic_write(path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def find_common_dir(root: str) -> Path | None:
+    """The git common directory of the repository holding `root`, found on disk without running git."""
+    current = os.path.realpath(root)
+    while True:
+        candidate = os.path.join(current, ".git")
+        if os.path.isdir(candidate):
+            git_dir = candidate
+            break
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, encoding="utf-8") as stream:
+                    line = stream.readline(4096).strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            git_dir = os.path.join(current, line[len("gitdir:"):].strip())
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as stream:
+            git_dir = os.path.join(git_dir, stream.readline(4096).strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return Path(os.path.realpath(git_dir))
 
 
 def _result_path(common_dir: Path, tree: str, under: str) -> Path:

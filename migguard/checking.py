@@ -9,29 +9,60 @@ from typing import TYPE_CHECKING
 from migguard import cache, gitio
 from migguard.errors import InputError
 
+SCHEMA_VERSION = 1  # `"version"` in `check --format json`; results cached under another are read again
+
 if TYPE_CHECKING:
     from migguard.project import Project
 
 
-def repository_root(path: str | Path) -> Path:
-    """The top of the work tree containing `path`, or `path` itself outside git."""
+def repository_root(path: str | Path = ".") -> Path:
+    """The top of the work tree containing `path`; InputError outside git (nothing is read then)."""
     try:
         return gitio.top_level(path)
     except gitio.GitError:
-        return Path(path)
+        where = Path(path).resolve()
+        raise InputError(f"{where} is not inside a git repository; run migguard inside one "
+                         f"(`migguard check PATH` checks a folder outside git).") from None
+
+
+def revision_root() -> str:
+    """Where `check --rev` reads from with no PATH: the top of the work tree, or "." in a bare repository
+    (outside git, `check_revision` then says so having read nothing)."""
+    try:
+        return str(gitio.top_level("."))
+    except gitio.GitError:
+        return "."
+
+
+def locate(path: str | Path | None) -> tuple[Path, str]:
+    """Where to read and which part: (repository top, folder below it) inside git, (PATH, "") outside.
+
+    With no PATH, outside git is an InputError; an explicit folder outside git is read as it is."""
+    if path is None:
+        return repository_root("."), ""
+    if not Path(path).is_dir():
+        raise InputError(f"{path} is not a directory.")
+    try:
+        top = gitio.top_level(path)
+    except gitio.GitError:
+        return Path(path), ""
+    under = os.path.relpath(Path(path).resolve(), top.resolve()).replace(os.sep, "/")
+    return top, "" if under == "." else under
 
 
 def check_worktree(path: str | Path | None = None) -> dict:
-    """Check the migrations below `path` (default: the repository's top) as they are on disk."""
-    from migguard.project import load_worktree
-    from migguard.report import check_result
+    """Check the migrations below `path` (default: the whole repository) as they are on disk.
 
-    root = Path(path) if path is not None else repository_root(".")
-    return check_result(load_worktree(root))
+    Paths in the result are relative to the repository's top (to PATH outside git)."""
+    from migguard.project import load_projects
+    from migguard.report import check_results
+
+    root, under = locate(path)
+    return check_results(load_projects(root, under=under))
 
 
-def check_revision(path: str | Path, rev: str) -> dict:
-    """Check commit `rev` from git objects.
+def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict:
+    """Check commit `rev` from git objects: the part below `path` (`under=""`: the whole repository).
 
     Answered from the cache when the commit's tree was checked before, or when another commit
     had the same migrations, lock files and configuration (the common case for a new commit)."""
@@ -39,19 +70,20 @@ def check_revision(path: str | Path, rev: str) -> dict:
         common, prefix, tree = gitio.resolve_tree(path, rev)
     except gitio.GitError as error:
         raise InputError(str(error)) from None
+    prefix = prefix if under is None else under
     cached = cache.load_result(common, tree, prefix)
-    if cached is not None:
+    if cached is not None and cached.get("version") == SCHEMA_VERSION:
         return cached
     from migguard.revision import revision_inputs
 
     inputs = revision_inputs(path, tree, under=prefix)
     content = "content:" + inputs.content_key()
     result = cache.load_result(common, content, prefix)
-    if result is None:
-        from migguard.project import load_revision
-        from migguard.report import check_result
+    if result is None or result.get("version") != SCHEMA_VERSION:
+        from migguard.project import load_revision_projects
+        from migguard.report import check_results
 
-        result = check_result(load_revision(path, tree, under=prefix, inputs=inputs))
+        result = check_results(load_revision_projects(path, tree, under=prefix, inputs=inputs))
         cache.store_result(common, content, prefix, result)
     cache.store_result(common, tree, prefix, result)
     return result
@@ -59,8 +91,11 @@ def check_revision(path: str | Path, rev: str) -> dict:
 
 def write_locks(project: Project, check_only: bool = False, labels: set[str] | None = None) -> list[tuple[str, str, str]]:
     """Bring each app's lock file (or those of `labels`) in step with its one leaf:
-    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work)."""
-    from migguard import lockfile
+    `(path, before, after)` for each change. Apps with several leaves are left alone (`fix`'s work).
+
+    Each file is replaced atomically; nothing is written when any lock file would be written through
+    a symlink leaving the work tree (InputError naming it), or cannot be written."""
+    from migguard import lockfile, safewrite
 
     changes: list[tuple[str, str, str]] = []
     if not project.config.lockfile:
@@ -70,9 +105,17 @@ def write_locks(project: Project, check_only: bool = False, labels: set[str] | N
         state = project.lock_state(label)
         if state.ok or len(leaves) != 1:
             continue
-        path = project.lock_path(label)
-        changes.append((path, state.state, leaves[0]))
-        if not check_only:
-            with open(os.path.join(project.root, path), "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(lockfile.content(leaves[0]))
+        changes.append((project.lock_path(label), state.state, leaves[0]))
+    if check_only:
+        return changes
+    for path, _, _ in changes:
+        try:
+            safewrite.target(project.root, path)
+        except safewrite.UnsafePath as error:
+            raise InputError(f"{error} Nothing was written.") from None
+    for path, _, leaf in changes:
+        try:
+            safewrite.write(project.root, path, lockfile.content(leaf).encode())
+        except OSError as error:
+            raise InputError(f"could not write {path}: {(error.strerror or str(error)).lower()}.") from None
     return changes

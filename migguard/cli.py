@@ -1,79 +1,165 @@
 """The command line: a thin click layer over functions that take and return plain values."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import click
 
 from migguard import checking
+from migguard.django.cli import db as db_commands
 from migguard.errors import InputError
 
 FORMAT = click.Choice(["github", "json", "text"])
+QUIET_ENV = "MIGGUARD_QUIET"
 
 
-def fail(message: str, status: int = 2) -> None:
-    click.echo(f"migguard: {message}", err=True)
+def quiet() -> bool:
+    """`--quiet` (or MIGGUARD_QUIET=1, which hooks inherit): only problems are printed."""
+    return os.environ.get(QUIET_ENV, "") not in ("", "0")
+
+
+def colour() -> bool | None:
+    """NO_COLOR turns colour off, FORCE_COLOR on; otherwise click decides (a terminal, not a pipe)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return None
+
+
+STYLES = {"error:": "red", "warning:": "yellow", "ok:": "green", "refusing": "red", "skipped": "yellow"}
+
+
+def say(line: str = "", problem: bool = False, err: bool = False) -> None:
+    """One line of output; under --quiet only problems. Known prefixes are coloured on a terminal."""
+    if quiet() and not problem:
+        return
+    for prefix, colour_name in STYLES.items():
+        if line.startswith(prefix):
+            line = click.style(prefix, fg=colour_name, bold=True) + line[len(prefix):]
+            break
+    click.echo(line, err=err, color=colour())
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    click.echo(f"{click.style('migguard:', fg='red', bold=True)} {message}", err=True, color=colour())
     sys.exit(status)
 
 
+def root_or_fail() -> str:
+    """The repository's top; outside git: one sentence and exit 2, before anything is read."""
+    try:
+        return str(checking.repository_root("."))
+    except InputError as error:
+        fail(str(error))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="migguard")
-def cli() -> None:
+@click.version_option(None, "-V", "--version", package_name="migguard")
+@click.option("-q", "--quiet", "quiet_flag", is_flag=True,
+              help=f"Print only problems (also {QUIET_ENV}=1, which the git hooks honour).")
+def cli(quiet_flag: bool) -> None:
     """Keep every Django app's migration graph at one leaf across git merge, rebase and push."""
+    if quiet_flag:
+        os.environ[QUIET_ENV] = "1"
 
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.option("--rev", help="Check this commit from git objects instead of the work tree.")
 @click.option("--format", "output", type=FORMAT, default="text", show_default=True)
-def check(path: str | None, rev: str | None, output: str) -> None:
-    """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read."""
+@click.option("--pre-commit-ref", is_flag=True, hidden=True,
+              help="Check the commit the pre-commit framework is pushing ($PRE_COMMIT_TO_REF), else HEAD.")
+def check(path: str | None, rev: str | None, output: str, pre_commit_ref: bool) -> None:
+    """Report each app's leaves and lock file. Exit 0 ok, 1 problems, 2 cannot read.
+
+    Without PATH, the whole repository; outside git, PATH is required. Paths in the output
+    are relative to the repository's top (to PATH outside git)."""
+    if pre_commit_ref:
+        rev = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     try:
-        result = checking.check_revision(path or ".", rev) if rev else checking.check_worktree(path)
+        if rev:
+            result = checking.check_revision(path or checking.revision_root(), rev)
+        else:
+            result = checking.check_worktree(path)
     except InputError as error:
         fail(str(error))
     from migguard import report
 
-    click.echo(report.FORMATS[output](result))
+    if output == "text":
+        lines = report.as_text(result).splitlines()
+        for line in lines[:-1]:
+            say(line, problem=line.startswith("error:"))
+        say(lines[-1], problem=not result["ok"])
+    else:
+        click.echo(report.FORMATS[output](result))
     sys.exit(0 if result["ok"] else 1)
 
 
 @cli.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report lock files that are not in step.")
-def lock(check_only: bool) -> None:
+@click.option("--exit-non-zero-on-write", "fail_on_write", is_flag=True,
+              help="Exit 1 after writing a lock file, so a pre-commit hook stops and the file gets staged.")
+def lock(check_only: bool, fail_on_write: bool) -> None:
     """Write max_migration.txt (the app's one leaf) for every app."""
-    from migguard.project import load_worktree
+    from migguard.monorepo import qualified
+    from migguard.project import load_projects
 
+    root = root_or_fail()
     try:
-        project = load_worktree(checking.repository_root("."))
+        projects = load_projects(root)
     except InputError as error:
         fail(str(error))
-    changes = checking.write_locks(project, check_only=check_only)
     verb = "would write" if check_only else "wrote"
-    for path, before, leaf in changes:
-        click.echo(f"{verb} {path}: {leaf} (was {before})")
-    blocked = sorted(project.conflicts())
-    for label in blocked:
-        click.echo(f"skipped {label}: several leaves ({', '.join(project.leaves(label))}); run `migguard fix`")
-    if not changes and not blocked:
-        click.echo(f"lock files in step for {len(project.apps)} apps.")
-    sys.exit(1 if (check_only and changes) or blocked else 0)
+    changed = blocked = False
+    for project in projects:
+        try:
+            changes = checking.write_locks(project, check_only=check_only)
+        except InputError as error:
+            fail(str(error), 1)
+        for path, before, leaf in changes:
+            say(f"{verb} {path}: {leaf} (was {before})", problem=check_only)
+        for label in sorted(project.conflicts()):
+            say(f"skipped {qualified(project.scope, label)}: several leaves ({', '.join(project.leaves(label))}); "
+                f"run `migguard fix`", problem=True)
+            blocked = True
+        changed |= bool(changes)
+    if not changed and not blocked:
+        count = sum(len(project.apps) for project in projects)
+        say(f"lock files in step for {count} app{'s' if count != 1 else ''}.")
+    if fail_on_write and changed and not check_only:
+        say("lock files written: stage them (git add) and commit again.", problem=True)
+    sys.exit(1 if ((check_only or fail_on_write) and changed) or blocked else 0)
 
 
 @cli.command()
 @click.argument("label")
 @click.option("--format", "output", type=click.Choice(["text", "dot"]), default="text", show_default=True)
-def graph(label: str, output: str) -> None:
+@click.option("--project", "scope", metavar="FOLDER", help="In a monorepo: the project folder holding the app.")
+def graph(label: str, output: str, scope: str | None) -> None:
     """Show one app's migrations, parents first."""
     from migguard import graph as graph_module
-    from migguard.project import load_worktree
+    from migguard.project import load_projects
 
+    root = root_or_fail()
     try:
-        project = load_worktree(checking.repository_root("."))
+        projects = load_projects(root)
     except InputError as error:
         fail(str(error))
-    if label not in project.apps:
-        fail(f"no app {label!r} with migrations here (apps: {', '.join(sorted(project.apps)) or 'none'}).")
+    if scope is not None:
+        projects = [project for project in projects if project.scope == scope.strip("/")]
+        if not projects:
+            fail(f"no project {scope!r} in the `projects` of the configuration.")
+    holding = [project for project in projects if label in project.apps]
+    if not holding:
+        known = sorted({app for project in projects for app in project.apps})
+        fail(f"no app {label!r} with migrations here (apps: {', '.join(known) or 'none'}).")
+    if len(holding) > 1:
+        fail(f"app {label!r} is in several projects ({', '.join(p.scope for p in holding)}); "
+             f"name one with --project FOLDER.")
+    project = holding[0]
     nodes = set(project.graph.app_nodes(label))
     leaves = set(project.graph.leaf_nodes(label))
     if output == "dot":
@@ -83,7 +169,11 @@ def graph(label: str, output: str) -> None:
                 click.echo(f'  "{parent[0]}.{parent[1]}" -> "{key[0]}.{key[1]}";')
         click.echo("}")
         return
-    for key in graph_module.topological(project.graph, nodes):
+    try:
+        ordered = graph_module.topological(project.graph, nodes)
+    except graph_module.CycleError as error:
+        fail(f"cannot put app {label!r} in order: {error}.", 1)
+    for key in ordered:
         parents = ", ".join(p[1] if p[0] == label else f"{p[0]}.{p[1]}" for p in sorted(project.graph.parents[key]))
         click.echo(f"{key[1]}{'  (leaf)' if key in leaves else ''}{'  <- ' + parents if parents else ''}")
 
@@ -98,23 +188,14 @@ def graph(label: str, output: str) -> None:
 def fix(strategy: str | None, apps: tuple[str, ...], onto: str | None, dry_run: bool, force: bool) -> None:
     """Resolve apps with several leaves: a merge migration, or the branch renumbered after upstream."""
     from migguard import fixing, resolve
-    from migguard.project import load_worktree
 
-    root = str(checking.repository_root("."))
+    root = root_or_fail()
     try:
-        project = load_worktree(root, full=True)
-        strategy = strategy or project.config.merge_strategy
-        upstream = None
-        if strategy == "renumber":
-            ref = onto or fixing.default_upstream(root)
-            if ref is None:
-                fail("cannot tell which side is upstream: pass --onto REF (the branch you rebase onto).")
-            upstream = fixing.upstream_leaves(root, ref)
-        result = fixing.fix(root, strategy, list(apps), upstream, dry_run=dry_run, force=force, project=project)
+        result = fixing.fix_projects(root, strategy, list(apps), onto, dry_run=dry_run, force=force)
     except InputError as error:
         fail(str(error))
     for line in result.lines:
-        click.echo(line)
+        say(line, problem=" not resolved" in line or line.startswith("  "))
     if dry_run and result.plans:
         click.echo(resolve.diff(result.plans), nl=False)
     sys.exit(result.status)
@@ -131,7 +212,7 @@ def install(server: bool) -> None:
     except InputError as error:
         fail(str(error))
     for line in lines:
-        click.echo(line)
+        say(line)
 
 
 @cli.command()
@@ -144,7 +225,7 @@ def uninstall() -> None:
     except InputError as error:
         fail(str(error))
     for line in lines:
-        click.echo(line)
+        say(line)
 
 
 @cli.command()
@@ -157,11 +238,54 @@ def status() -> None:
     except InputError as error:
         fail(str(error))
     for line in lines:
-        click.echo(line)
+        say(line, problem=line.endswith("missing") or "missing the" in line)
     sys.exit(0 if complete else 1)
 
 
-@cli.command("merge-driver", context_settings={"ignore_unknown_options": True})
+@cli.group()
+def ci() -> None:
+    """For CI: the gate with annotations, and resolving a pull request's migration conflicts."""
+
+
+@ci.command("check")
+@click.option("--rev", default="HEAD", show_default=True, help="The commit to check (from git objects).")
+@click.option("--format", "output", type=FORMAT, default=None,
+              help="Default: github inside GitHub Actions (annotations), else text.")
+def ci_check(rev: str, output: str | None) -> None:
+    """The push gate for CI: every app one leaf, lock files in step. Exit 0 ok, 1 problems, 2 cannot run."""
+    from migguard import report
+
+    try:
+        result = checking.check_revision(checking.revision_root(), rev)
+    except InputError as error:
+        fail(str(error))
+    output = output or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    click.echo(report.FORMATS[output](result))
+    sys.exit(0 if result["ok"] else 1)
+
+
+@ci.command("resolve")
+@click.option("--base", required=True, metavar="REF", help="The pull request's base (e.g. origin/main).")
+@click.option("--push", "push_to", is_flag=True, help="Push the merge commit to the branch's upstream.")
+@click.option("--remote", default="origin", show_default=True, help="Where --push pushes.")
+@click.option("--branch", metavar="NAME", help="The branch to push to (default: the checked-out branch).")
+def ci_resolve(base: str, push_to: bool, remote: str, branch: str | None) -> None:
+    """Merge REF into the checked-out branch, resolving migration and lock-file conflicts the way the
+    hooks do, and commit. Exit 0 resolved or nothing to do, 1 cannot resolve (the conflicting files
+    are named), 2 cannot run."""
+    root = root_or_fail()
+    from migguard import ci as ci_module
+
+    try:
+        outcome = ci_module.resolve_base(root, base, push=push_to, remote=remote, branch=branch)
+    except InputError as error:
+        fail(str(error))
+    for line in outcome.lines:
+        say(line, problem=outcome.status != 0)
+    sys.exit(outcome.status)
+
+
+@cli.command("merge-driver", hidden=True, context_settings={"ignore_unknown_options": True})
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def merge_driver(arguments: tuple[str, ...]) -> None:
     """Called by git: merge a lock file (O A B P)."""
@@ -170,7 +294,7 @@ def merge_driver(arguments: tuple[str, ...]) -> None:
     sys.exit(driver_main(list(arguments)))
 
 
-@cli.command("hook", context_settings={"ignore_unknown_options": True})
+@cli.command("hook", hidden=True, context_settings={"ignore_unknown_options": True})
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def hook(arguments: tuple[str, ...]) -> None:
     """Called by the hook shims: hook NAME [ARGS]."""
@@ -186,3 +310,6 @@ def demo(keep: str | None) -> None:
     from migguard.demo import run_demo
 
     sys.exit(run_demo(keep, click.echo))
+
+
+cli.add_command(db_commands)

@@ -1,7 +1,9 @@
 """`migguard demo`: the seed story end to end in a throwaway repository, every claim checked."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -181,6 +183,10 @@ class Demo:
 
 def run_demo(keep: str | None, echo: Callable[[str], None]) -> int:
     """Run the whole story; 0 only when every step did what it said."""
+    if importlib.util.find_spec("django") is None:
+        echo(f"migguard demo: the demo runs Django's makemigrations and migrate, and this Python has no Django: "
+             f"{shlex.quote(sys.executable)} -m pip install django, then run it again.")
+        return 2
     temporary = None
     if keep:
         root = Path(keep).resolve()

@@ -16,15 +16,26 @@ class FixResult(NamedTuple):
     paths: list[str] = []
 
 
-def upstream_leaves(root: str, ref: str) -> dict[str, str]:
-    """Each app's single leaf in commit `ref` (apps with several leaves there are left out)."""
-    project = load_revision(root, ref, under="")
+class UpstreamLeaves(dict):
+    """Each app's single leaf in the upstream commit (label -> leaf), as a plain dict; `names`
+    maps every app label to all the migration names that commit holds, which renumber never moves."""
+
+    def __init__(self, leaves: dict[str, str], names: dict[str, frozenset[str]]) -> None:
+        super().__init__(leaves)
+        self.names = names
+
+
+def upstream_leaves(root: str, ref: str, scope: str | None = None) -> UpstreamLeaves:
+    """Each app's single leaf in commit `ref` (apps with several leaves there are left out);
+    in a monorepo, those of project folder `scope`."""
+    project = load_revision(root, ref, under="", scope=scope)
     found = {}
     for label in project.apps:
         leaves = project.leaves(label)
         if len(leaves) == 1:
             found[label] = leaves[0]
-    return found
+    names = {label: frozenset(app.files) for label, app in project.apps.items()}
+    return UpstreamLeaves(found, names)
 
 
 def default_upstream(root: str) -> str | None:
@@ -35,6 +46,47 @@ def default_upstream(root: str) -> str | None:
 
 
 Decide = Callable[[Project, list[resolve.Plan]], list[resolve.Plan]]
+
+
+def fix_projects(root: str, strategy: str | None, apps: list[str], onto: str | None,
+                 dry_run: bool = False, force: bool = False) -> FixResult:
+    """`migguard fix`: `fix` for each project of the repository (one, unless `projects` is configured).
+
+    `strategy` None is the configured merge strategy; renumber moves the branch after `onto`'s
+    leaves (default: the branch's upstream, else the remote's default branch)."""
+    from migguard.monorepo import qualified
+    from migguard.project import load_projects
+
+    projects = load_projects(root, full=True)
+    known = {label for project in projects for label in project.apps}
+    unknown = sorted(set(apps) - known)
+    if unknown:
+        raise InputError(f"no app {unknown[0]!r} with migrations here (apps: {', '.join(sorted(known)) or 'none'}).")
+    strategy = strategy or projects[0].config.merge_strategy
+    ref = None
+    if strategy == "renumber":
+        ref = onto or default_upstream(root)
+        if ref is None:
+            raise InputError("cannot tell which side is upstream: pass --onto REF (the branch you rebase onto).")
+    results = []
+    for project in projects:
+        wanted = [label for label in apps if label in project.apps]
+        if apps and not wanted:
+            continue
+        upstream = upstream_leaves(root, ref, project.scope) if ref else None
+        result = fix(root, strategy, wanted, upstream, dry_run=dry_run, force=force, project=project)
+        if len(projects) > 1:
+            result = result._replace(lines=[f"{project.scope or '.'}: {line}" for line in result.lines])
+        results.append((project, result))
+    if len(results) == 1:
+        return results[0][1]
+    return FixResult(
+        max((result.status for _, result in results), default=0),
+        [line for _, result in results for line in result.lines],
+        [plan for _, result in results for plan in result.plans],
+        [qualified(project.scope, label) for project, result in results for label in result.unresolved],
+        sorted(path for _, result in results for path in result.paths),
+    )
 
 
 def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
@@ -75,7 +127,8 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
         if guard.collisions:
             forced.append(label)
         try:
-            plans.append(_plan(project, label, strategy, (upstream or {}).get(label), lines))
+            upstream_names = getattr(upstream, "names", {}).get(label, frozenset())
+            plans.append(_plan(project, label, strategy, (upstream or {}).get(label), lines, upstream_names))
         except resolve.Refusal as refusal:
             lines.append(f"{label}: not resolved: {refusal}")
             unresolved.append(label)
@@ -100,7 +153,10 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
     if plans:
         applied = resolve.apply(project, plans, stage=stage)
         if not applied.ok:
-            lines.append(f"not resolved, every file restored: {applied.message}")
+            if applied.unrestored:
+                lines.append(f"not resolved: {applied.message}; COULD NOT RESTORE {', '.join(applied.unrestored)}")
+            else:
+                lines.append(f"not resolved, every file restored: {applied.message}")
             return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
         resolve.journal(root, plans)
         lines += [plan.summary for plan in plans] + after_force
@@ -146,14 +202,15 @@ def merge_instead(project: Project, plan: resolve.Plan, reason: str) -> resolve.
     return resolve.plan_merge(project, plan.app)._replace(not_renumbered=reason)
 
 
-def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None, lines: list[str]) -> resolve.Plan:
+def _plan(project: Project, label: str, strategy: str, upstream_leaf: str | None, lines: list[str],
+          upstream_names: frozenset[str] = frozenset()) -> resolve.Plan:
     if strategy == "renumber":
         if upstream_leaf is None:
             lines.append(f"{label}: no upstream leaf to renumber after; writing a merge migration instead")
         else:
             published = _published(project.root, project.apps[label].path)
             try:
-                return resolve.plan_renumber(project, label, upstream_leaf, published)
+                return resolve.plan_renumber(project, label, upstream_leaf, published, upstream_names)
             except resolve.Refusal as refusal:
                 lines.append(f"{label}: not renumbered: {refusal}; writing a merge migration instead")
                 return resolve.plan_merge(project, label)._replace(not_renumbered=str(refusal))

@@ -6,9 +6,11 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+from migguard.errors import InputError
 
-class GitError(Exception):
-    """A git command failed; the message is one sentence for the user."""
+
+class GitError(InputError):
+    """A git command failed; the message is one sentence for the user (exit status 2: cannot read)."""
 
 
 class TreeEntry(NamedTuple):
@@ -38,7 +40,7 @@ def run(args: list[str], cwd: str | Path, input: bytes | None = None, check: boo
 
 
 def text(args: list[str], cwd: str | Path, **kwargs: object) -> str:
-    return run(args, cwd, **kwargs).decode().strip()  # type: ignore[arg-type]
+    return run(args, cwd, **kwargs).decode("utf-8", "surrogateescape").strip()  # type: ignore[arg-type]
 
 
 def top_level(cwd: str | Path) -> Path:
@@ -67,7 +69,7 @@ def resolve_tree(cwd: str | Path, rev: str) -> tuple[Path, str, str]:
         raise GitError(f"{cwd} is not a directory.")
     done = subprocess.run(
         ["git", "rev-parse", "--git-common-dir", "--show-prefix", "--verify", "--end-of-options", f"{rev}^{{tree}}"],
-        cwd=cwd, capture_output=True, text=True,
+        cwd=cwd, capture_output=True, encoding="utf-8", errors="surrogateescape",
     )
     lines = done.stdout.split("\n")
     if done.returncode != 0:
@@ -77,9 +79,9 @@ def resolve_tree(cwd: str | Path, rev: str) -> tuple[Path, str, str]:
     return (Path(cwd) / lines[0]).resolve(), lines[1], lines[2]
 
 
-def ls_tree(cwd: str | Path, treeish: str) -> list[TreeEntry]:
-    """Every blob and submodule below `treeish`, recursively."""
-    out = run(["ls-tree", "-r", "-z", "--full-tree", treeish], cwd).decode("utf-8", "surrogateescape")
+def ls_tree(cwd: str | Path, treeish: str, recursive: bool = True) -> list[TreeEntry]:
+    """Every blob and submodule below `treeish`, recursively (or only its top level)."""
+    out = run(["ls-tree", *(["-r"] if recursive else []), "-z", "--full-tree", treeish], cwd).decode("utf-8", "surrogateescape")
     entries = []
     for record in out.split("\0"):
         if record:
@@ -89,17 +91,36 @@ def ls_tree(cwd: str | Path, treeish: str) -> list[TreeEntry]:
     return entries
 
 
-def cat_blobs(cwd: str | Path, oids: list[str]) -> dict[str, bytes]:
-    """Read many blobs with one `git cat-file --batch --buffer`."""
+def blob_sizes(cwd: str | Path, oids: list[str]) -> dict[str, int]:
+    """The size of each blob, without reading it (`git cat-file --batch-check`); missing ones left out."""
     if not oids:
         return {}
-    out = run(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode())
+    out = run(["cat-file", "--batch-check"], cwd, input="".join(f"{oid}\n" for oid in oids).encode()).decode(errors="replace")
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].isdigit():
+            sizes[parts[0]] = int(parts[2])
+    return sizes
+
+
+def cat_blobs(cwd: str | Path, oids: list[str]) -> dict[str, bytes]:
+    """Read many blobs with one `git cat-file --batch --buffer`; missing ones left out."""
+    if not oids:
+        return {}
+    try:
+        out = run(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode())
+    except GitError as error:
+        raise GitError(f"cannot read {len(oids)} file(s) from git objects ({error}); "
+                       f"a partial clone needs its remote to fetch them") from None
     blobs: dict[str, bytes] = {}
     position = 0
     for oid in oids:
-        header_end = out.index(b"\n", position)
+        header_end = out.find(b"\n", position)
+        if header_end < 0:
+            break
         header = out[position:header_end].split()
-        if header[-1] == b"missing":
+        if len(header) != 3 or not header[2].isdigit():
             position = header_end + 1
             continue
         size = int(header[2])

@@ -1,11 +1,21 @@
 """Each app's migration graph, built by the rules of Django's `MigrationLoader.build_graph`."""
 from __future__ import annotations
 
+import re
 from typing import Mapping, NamedTuple
 
+from migguard.errors import InputError
 from migguard.reader import Dependency, MigrationSource
 
 Key = tuple[str, str]
+
+# Django 6.0 loads a squash of a squash (inner squashes are replaced first, a loop is an error);
+# before 6.0 squashes are replaced in an order that changes from run to run.
+NESTED_SQUASHES_SINCE = (6, 0)
+
+
+class CycleError(InputError):
+    """Migrations that cannot be put in order; the message names the cycle."""
 
 
 class GraphError(NamedTuple):
@@ -39,8 +49,10 @@ class Graph:
         self.parents[child].add(parent)
 
     def remove_replaced_nodes(self, replacement: Key, replaced: list[Key]) -> None:
-        """Re-point every edge of the replaced nodes at the squashed migration."""
-        targets = set(replaced)
+        """Re-point every edge of the replaced nodes at the squashed migration (which must be in the graph)."""
+        targets = set(replaced) - {replacement}
+        if replacement not in self.parents:
+            return
         for key in targets:
             self.nodes.discard(key)
             self.by_app.get(key[0], set()).discard(key)
@@ -134,8 +146,11 @@ class Graph:
         return None
 
 
-def build(migrations: Mapping[Key, MigrationSource]) -> tuple[Graph, list[GraphError]]:
-    """Build the graph of every migration of the project, as Django would with no database."""
+def build(migrations: Mapping[Key, MigrationSource], django_version: str = "") -> tuple[Graph, list[GraphError]]:
+    """Build the graph of every migration of the project, as Django would with no database.
+
+    `django_version` ("5.2", "6.0", ...) chooses how squashes of squashes load; "" means the installed
+    Django's way, found only when such a squash exists (the newest way when none is installed)."""
     graph = Graph()
     graph.nodes = set(migrations)
     graph.parents = {key: set() for key in migrations}
@@ -159,10 +174,8 @@ def build(migrations: Mapping[Key, MigrationSource]) -> tuple[Graph, list[GraphE
             child = _resolve(graph, dependency, key[0], apps)
             if child is not None:
                 graph.add_dependency(child, key, key, dependency.line)
-    for key, migration in ordered:
-        if migration.replaces:
-            graph.remove_replaced_nodes(key, [(d.app, d.name) for d in migration.replaces])
-    errors = [
+    errors = _replace_squashed(graph, migrations, django_version)
+    errors += [
         GraphError(origin, line, f"depends on {missing[0]}.{missing[1]}, which does not exist")
         for missing, (origin, line) in sorted(graph.dummies.items())
     ]
@@ -200,16 +213,139 @@ def conflicts(graph: Graph, apps: list[str]) -> dict[str, list[str]]:
 
 
 def topological(graph: Graph, keys: set[Key]) -> list[Key]:
-    """`keys` parents first; ties by name, so the order is stable."""
-    remaining = {key: {p for p in graph.parents[key] if p in keys} for key in keys}
+    """`keys` parents first, in rounds: every key whose parents are all placed, sorted by name (linear time).
+
+    Raises CycleError naming a cycle when some keys can never be placed."""
+    waiting = {key: 0 for key in keys}
+    for key in keys:
+        waiting[key] = sum(1 for parent in graph.parents.get(key, ()) if parent in waiting)
     ordered: list[Key] = []
-    while remaining:
-        ready = sorted(key for key, parents in remaining.items() if not parents)
-        if not ready:
-            raise ValueError("cycle")
+    ready = sorted(key for key, count in waiting.items() if count == 0)
+    while ready:
+        ordered.extend(ready)
+        following = []
         for key in ready:
-            ordered.append(key)
-            del remaining[key]
-        for parents in remaining.values():
-            parents.difference_update(ready)
+            for child in graph.children.get(key, ()):
+                if child in waiting:
+                    waiting[child] -= 1
+                    if waiting[child] == 0:
+                        following.append(child)
+        ready = sorted(following)
+    if len(ordered) != len(keys):
+        placed = set(ordered)
+        cycle = _cycle_among(graph, {key for key in keys if key not in placed})
+        raise CycleError(f"dependency cycle: {_chain(cycle)}")
     return ordered
+
+
+def _chain(keys: list[Key]) -> str:
+    return " -> ".join(f"{app}.{name}" for app, name in keys)
+
+
+def _cycle_among(graph: Graph, nodes: set[Key]) -> list[Key]:
+    """One cycle through `nodes`, each of which is on or behind a cycle (walk parents until one repeats)."""
+    start = min(nodes)
+    path: list[Key] = []
+    seen: dict[Key, int] = {}
+    key = start
+    while key not in seen:
+        seen[key] = len(path)
+        path.append(key)
+        key = min(parent for parent in graph.parents[key] if parent in nodes)
+    cycle = path[seen[key]:]
+    first = cycle.index(min(cycle))
+    cycle = cycle[first:] + cycle[:first]
+    return cycle + [cycle[0]]
+
+
+def _replace_squashed(graph: Graph, migrations: Mapping[Key, MigrationSource], django_version: str) -> list[GraphError]:
+    """Replace what each squash replaces, as Django's loader does with no database: a squash of a squash
+    after its inner squash (Django 6.0's `replace_migration`); a loop of squashes is reported, not followed."""
+    replacements = {key: migration.replaces for key, migration in sorted(migrations.items()) if migration.replaces}
+    errors: list[GraphError] = []
+    looping = _squash_loops(replacements, errors)
+    done: set[Key] = set()
+    for start in replacements:
+        if start in done or start in looping:
+            continue
+        stack = [(start, iter(replacements[start]))]
+        while stack:
+            key, pending = stack[-1]
+            inner = next(pending, None)
+            if inner is None:
+                stack.pop()
+                done.add(key)
+                graph.remove_replaced_nodes(key, [(d.app, d.name) for d in replacements[key]])
+                continue
+            target = (inner.app, inner.name)
+            if target in replacements and target not in done and target not in looping:
+                stack.append((target, iter(replacements[target])))
+    nested = [(key, reference) for key, replaced in replacements.items() if key not in looping
+              for reference in replaced if (reference.app, reference.name) in replacements.keys() - looping]
+    if nested:
+        version = django_version or installed_django_version()
+        if version and _version_tuple(version) < NESTED_SQUASHES_SINCE:
+            origin = "django_version in the configuration" if django_version else "installed"
+            for key, reference in nested:
+                errors.append(GraphError(key, reference.line, (
+                    f"replaces {reference.app}.{reference.name}, itself a squash still present: Django {version} "
+                    f"({origin}) loads a squash of a squash only on some runs (NodeNotFoundError); delete "
+                    f"{reference.name} once it is applied everywhere, or use Django 6.0")))
+    return errors
+
+
+def _squash_loops(replacements: dict[Key, tuple[Dependency, ...]], errors: list[GraphError]) -> set[Key]:
+    """Squashes that replace themselves, directly or through other squashes (Django 6.0: "Cyclical squash
+    replacement found"; before 6.0, "Unable to find replacement node"); one error for each loop."""
+    state: dict[Key, int] = {}
+    looping: set[Key] = set()
+    for start in replacements:
+        if start in state:
+            continue
+        path: list[Key] = [start]
+        stack = [iter(replacements[start])]
+        state[start] = 1
+        while stack:
+            reference = next(stack[-1], None)
+            if reference is None:
+                stack.pop()
+                state[path.pop()] = 2
+                continue
+            target = (reference.app, reference.name)
+            if target not in replacements:
+                continue
+            if state.get(target) == 1:
+                loop = path[path.index(target):]
+                looping.update(loop)
+                if len(loop) == 1:
+                    message = "replaces itself, a cyclical squash replacement that Django cannot load"
+                else:
+                    chain = _chain([path[-1], *loop[:-1], path[-1]])
+                    message = f"is part of a cyclical squash replacement that Django cannot load: {chain}"
+                errors.append(GraphError(path[-1], reference.line, message))
+            elif target not in state:
+                state[target] = 1
+                path.append(target)
+                stack.append(iter(replacements[target]))
+    return looping
+
+
+def installed_django_version() -> str:
+    """The version of the Django installed beside migguard, read from its metadata (never imported); "" if none."""
+    global _installed
+    if _installed is None:
+        from importlib import metadata
+
+        try:
+            _installed = metadata.version("django")
+        except metadata.PackageNotFoundError:
+            _installed = ""
+    return _installed
+
+
+_installed: str | None = None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", version)
+    return tuple(int(number) for number in numbers[:2])

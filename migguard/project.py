@@ -1,12 +1,14 @@
 """The project view: every app's migrations, graph and lock file, from a work tree or a commit."""
 from __future__ import annotations
 
+import hashlib
 import os
-from collections import Counter
+import stat
+import time
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
-from migguard import cache, config as config_module, discovery, gitio, graph as graph_module, lockfile, reader
+from migguard import cache, config as config_module, discovery, files, gitio, graph as graph_module, lockfile, monorepo, reader
 from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
@@ -34,8 +36,9 @@ class Project:
     """What `check`, `fix` and the hooks look at: apps, their migrations, the graph, the problems."""
 
     def __init__(self, root: str, config: Config, apps: dict[str, App], migrations: dict[Key, MigrationSource],
-                 graph: Graph, issues: list[Issue]) -> None:
+                 graph: Graph, issues: list[Issue], scope: str = "") -> None:
         self.root = root
+        self.scope = scope  # the project's folder in a monorepo (`projects` in the configuration), else ""
         self.config = config
         self.apps = apps
         self.migrations = migrations
@@ -61,11 +64,93 @@ class Project:
         return f"{self.apps[label].path}/{self.config.lockfile}".lstrip("/")
 
 
-Reader = Callable[[list[str]], dict[str, bytes]]
+class _RevisionFiles:
+    """Files of a commit: keys are blob ids, read in one batch, none larger than the bound."""
+
+    def __init__(self, cwd: str | Path) -> None:
+        self.cwd = cwd
+
+    def identify(self, key: str) -> str | None:
+        return key
+
+    def blob_id(self, key: str, data: bytes) -> str:
+        return key
+
+    def read(self, keys: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
+        if not keys:
+            return {}, {}
+        failures: dict[str, str] = {}
+        listing = gitio.run(["cat-file", "--batch-check"], self.cwd, input="".join(f"{key}\n" for key in keys).encode())
+        small = []
+        for key, line in zip(keys, listing.decode("utf-8", "replace").splitlines()):
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= files.MAX_BYTES:
+                small.append(key)
+            elif len(parts) == 3 and parts[1] == "blob":
+                failures[key] = f"is {int(parts[2]):,} bytes, over migguard's limit of {files.MAX_BYTES:,}; not read"
+            else:
+                failures[key] = "is missing from the repository (a partial clone?); not read"
+        return gitio.cat_blobs(self.cwd, small), failures
+
+    def save(self) -> None:
+        pass
 
 
-def load_worktree(root: str | Path, config: Config | None = None, full: bool = False) -> Project:
-    """Read the migrations below `root` from disk."""
+class _WorktreeFiles:
+    """Files on disk: keys are paths; a file unchanged since the last run is known by its blob id unread."""
+
+    def __init__(self, root: str, common_dir: Path | None) -> None:
+        self.root_real = os.path.realpath(root)
+        self.index = cache.WorktreeIndex.for_root(common_dir, root) if common_dir is not None else None
+        self.now_ns = time.time_ns()
+
+    def identify(self, key: str) -> str | None:
+        if self.index is None:
+            return None
+        try:
+            status = os.lstat(key)
+        except OSError:
+            return None
+        return self.index.known(key, files.signature(status)) if stat.S_ISREG(status.st_mode) else None
+
+    def blob_id(self, key: str, data: bytes) -> str:
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+    def read(self, keys: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
+        found, failures = {}, {}
+        for key in keys:
+            try:
+                data, status = files.read_bounded(key, self.root_real)
+            except files.Unreadable as error:
+                failures[key] = str(error)
+                continue
+            found[key] = data
+            if self.index is not None and stat.S_ISREG(os.lstat(key).st_mode):
+                self.index.record(key, files.signature(status), self.blob_id(key, data), self.now_ns)
+        return found, failures
+
+    def save(self) -> None:
+        if self.index is not None:
+            self.index.save()
+
+
+def load_worktree(root: str | Path, config: Config | None = None, full: bool = False,
+                  scope: str | None = None) -> Project:
+    """Read the migrations below `root` from disk (only project `scope`'s, when given)."""
+    root, config, packages, problems = _worktree(root, config)
+    if scope is not None:
+        packages = monorepo.select(packages, config.projects, scope)
+    return _load_worktree_packages(root, config, packages, problems, full, [scope or ""])[0]
+
+
+def load_projects(root: str | Path, config: Config | None = None, full: bool = False, under: str = "") -> list[Project]:
+    """One Project per project folder below `under` (one in all when `projects` is not configured)."""
+    root, config, packages, problems = _worktree(root, config)
+    packages = [package for package in packages if monorepo.inside(package.path, under)]
+    return _load_worktree_packages(root, config, packages, problems, full, monorepo.scopes(config.projects, under))
+
+
+def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], list[tuple[str, str]]]:
     root = str(root)
     if not os.path.isdir(root):
         raise InputError(f"{root} is not a directory.")
@@ -74,71 +159,127 @@ def load_worktree(root: str | Path, config: Config | None = None, full: bool = F
             config = config_module.load_directory(root)
         except config_module.ConfigError as error:
             raise InputError(str(error)) from None
-    packages = discovery.in_worktree(root, config)
+    problems: list[tuple[str, str]] = []
+    packages = discovery.in_worktree(root, config, problems)
+    return root, config, packages, problems
 
-    def read(keys: list[str]) -> dict[str, bytes]:
-        found = {}
-        for key in keys:
-            try:
-                found[key] = _read_bytes(key)
-            except OSError:
-                continue
-        return found
 
-    return _assemble(root, config, packages, read, full=full)
+def _load_worktree_packages(root: str, config: Config, packages: list[Package], problems: list[tuple[str, str]],
+                            full: bool, scopes: list[str]) -> list[Project]:
+    common_dir = cache.find_common_dir(root)
+    source = _WorktreeFiles(root, common_dir)
+    parse_cache = cache.ParseCache.for_common_dir(common_dir) if common_dir is not None else None
+    projects = _split(root, config, packages, source, full, parse_cache, problems, scopes, relative_to=root)
+    source.save()
+    return projects
+
+
+def _split(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
+           parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]], scopes: list[str],
+           relative_to: str | None = None) -> list[Project]:
+    """One Project per scope; problems found while listing files go to the first."""
+    projects = []
+    for index, scope in enumerate(scopes):
+        selected = packages if len(scopes) == 1 and not config.projects else monorepo.select(packages, config.projects, scope)
+        projects.append(_assemble(root, config, selected, source, full, parse_cache, problems if index == 0 else [],
+                                  relative_to=relative_to, scope=scope))
+    for path in monorepo.outside(packages, config.projects):
+        projects[0].issues.append(Issue(path, 1, f"{path} is in none of the `projects` of the configuration; "
+                                                 f"not checked", fatal=False))
+    return projects
 
 
 def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                  inputs: RevisionInputs | None = None) -> Project:
+                  inputs: RevisionInputs | None = None, scope: str | None = None) -> Project:
     """Read the migrations of commit `rev` through git objects, never the work tree or index.
 
     `under` limits the search to a folder of the repository (default: the folder `cwd` is in)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
-    return _assemble(str(cwd), inputs.config, inputs.packages, lambda oids: gitio.cat_blobs(cwd, oids), full=full,
-                     parse_cache=cache.ParseCache.for_common_dir(inputs.common_dir))
+    packages = inputs.packages if scope is None else monorepo.select(inputs.packages, inputs.config.projects, scope)
+    return _assemble(str(cwd), inputs.config, packages, _RevisionFiles(cwd), full,
+                     cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems), scope=scope or "")
 
 
-def _read_bytes(path: str) -> bytes:
-    """A whole file with plain system calls (thousands of small files: no buffered file objects)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(descriptor).st_size
-        data = os.read(descriptor, size)
-        while len(data) < size and (chunk := os.read(descriptor, size - len(data))):
-            data += chunk
-        return data
-    finally:
-        os.close(descriptor)
+def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
+                           inputs: RevisionInputs | None = None) -> list[Project]:
+    """`load_revision`, one Project per project folder (one in all when `projects` is not configured)."""
+    inputs = inputs or revision_inputs(cwd, rev, under)
+    prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
+    return _split(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
+                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
+                  monorepo.scopes(inputs.config.projects, prefix.strip("/")))
 
 
-def _assemble(root: str, config: Config, packages: list[Package], read: Reader, full: bool,
-              parse_cache: cache.ParseCache | None = None) -> Project:
-    keys = [key for package in packages for key in package.modules.values()]
-    keys += [package.lock for package in packages if package.lock]
-    parsed: dict[str, MigrationSource] = {}
-    if parse_cache is not None and not full:
-        parsed = parse_cache.get_many(keys)
-    contents = read([key for key in keys if key not in parsed])
-    issues: list[Issue] = []
+APP_CONFIG_PREFIX = "apps.py:"
+
+
+def _assemble(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
+              parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]],
+              relative_to: str | None = None, scope: str = "") -> Project:
+    issues = [Issue(path, 1, f"{path} {message}") for path, message in problems]
+
+    def shown(key: str) -> str:
+        return os.path.relpath(key, relative_to).replace(os.sep, "/") if relative_to is not None else key
+
+    module_keys = [key for package in packages for key in package.modules.values()]
+    config_keys = [package.app_config for package in packages if package.app_config]
+    parsed: dict[str, object] = {}
+    if parse_cache is not None:
+        for key in (module_keys if not full else []) + config_keys:
+            oid = source.identify(key)
+            if oid is not None:
+                hit = parse_cache.get((APP_CONFIG_PREFIX + oid) if key in config_keys else oid)
+                if hit is not None:
+                    parsed[key] = hit
+    wanted = [key for key in module_keys + config_keys if key not in parsed]
+    wanted += [package.lock for package in packages if package.lock]
+    contents, failures = source.read(wanted)
     sources: list[tuple[Package, dict[str, MigrationSource]]] = []
     for package in packages:
-        modules = {}
+        modules: dict[str, MigrationSource] = {}
         for name, key in package.modules.items():
             if key in parsed:
-                modules[name] = parsed[key]
-                continue
-            data = contents.get(key)
-            if data is None:
-                continue
-            modules[name] = _parse(data, full)
-            if parse_cache is not None and not full:
-                parse_cache.put(key, modules[name])
-        if all(_lacks_class(source) for source in modules.values()):
+                modules[name] = parsed[key]  # type: ignore[assignment]
+            elif key in contents:
+                modules[name] = _parse(contents[key], full)
+                if parse_cache is not None and not full:
+                    parse_cache.put(source.blob_id(key, contents[key]), modules[name])
+        django = bool(modules) and not all(reader.lacks_class(module) for module in modules.values())
+        if django or not modules:
+            for name, key in package.modules.items():
+                if key in failures:
+                    file = f"{package.path}/{name}.py".lstrip("/")
+                    issues.append(Issue(file, 1, f"{file} {failures[key]}"))
+            for filename, message in package.notes:
+                file = f"{package.path}/{filename}".lstrip("/")
+                issues.append(Issue(file, 1, f"{file} {message}"))
+        if package.lock and package.lock in failures and (django or not modules):
+            file = f"{package.path}/{config.lockfile}".lstrip("/")
+            issues.append(Issue(file, 1, f"{file} {failures[package.lock]}"))
+        if django:
+            sources.append((package, modules))
+    kept = {package.path for package, _ in sources}
+    nested = [package for package, _ in sources if package.path.rpartition("/")[0] in kept
+              and package.path.rpartition("/")[0] != package.path and not config.label_for(package.path)]
+    for package in nested:
+        issues.append(Issue(package.path, 1, f"{package.path} is a package inside the migrations package "
+                            f"{package.path.rpartition('/')[0]}: Django ignores it, and so does migguard", fatal=False))
+    sources = [(package, modules) for package, modules in sources if package not in nested]
+    declared: dict[str, str] = {}
+    for package, _ in sources:
+        key = package.app_config
+        if key is None:
             continue
-        sources.append((package, modules))
+        label = parsed.get(key)
+        if label is None and key in contents:
+            label = reader.app_config_label(contents[key]) or ""
+            if parse_cache is not None:
+                parse_cache.put(APP_CONFIG_PREFIX + source.blob_id(key, contents[key]), label)
+        if label:
+            declared[package.path] = label  # type: ignore[assignment]
     if parse_cache is not None:
         parse_cache.save()
-    labels, label_issues = assign_labels(sources, config)
+    labels, label_issues = assign_labels(sources, config, declared)
     issues += label_issues
     apps: dict[str, App] = {}
     migrations: dict[Key, MigrationSource] = {}
@@ -148,73 +289,65 @@ def _assemble(root: str, config: Config, packages: list[Package], read: Reader, 
             continue
         lock_data = contents.get(package.lock) if package.lock else None
         apps[label] = App(label, package.path, dict(package.modules), lock_data)
-        for name, source in modules.items():
+        for name, module in modules.items():
             file = f"{package.path}/{name}.py".lstrip("/")
-            for problem in source.problems:
+            for problem in module.problems:
                 issues.append(Issue(file, problem.line, f"{file} {problem.message}", problem.fatal))
-            migrations[(label, name)] = source
-    graph, graph_errors = graph_module.build(migrations)
+            migrations[(label, name)] = module
+    graph, graph_errors = graph_module.build(migrations, config.django_version)
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))
-    return Project(root, config, apps, migrations, graph, issues)
+    return Project(root, config, apps, migrations, graph, issues, scope)
 
 
 def _parse(data: bytes, full: bool) -> MigrationSource:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return reader.MigrationSource((), (), (), None, None, (reader.Problem(1, "is not UTF-8 text"),))
-    return reader.read_full(text) if full else reader.read_graph_fields(text)
-
-
-def _lacks_class(source: MigrationSource) -> bool:
-    return any("class Migration" in problem.message for problem in source.problems)
+    return reader.read_full(data) if full else reader.read_graph_fields(data)
 
 
 def folder_label(path: str) -> str:
-    """The label Django would give an app whose migrations live in `path`: its parent folder's name."""
+    """The label Django gives an app whose migrations live in `path` when no AppConfig says otherwise:
+    its parent folder's name."""
     parts = path.rsplit("/", 2)
     return parts[-2] if len(parts) >= 2 else (path or "migrations")
 
 
-def assign_labels(sources: list[tuple[Package, dict[str, MigrationSource]]], config: Config) -> tuple[dict[str, str], list[Issue]]:
-    """Label each package: configuration, then the label its migrations use for their own names, then the folder.
+def own_references(modules: dict[str, MigrationSource]) -> dict[str, set[str]]:
+    """For each label X: the migrations of this package that name `(X, another file of this package)`.
 
-    A reference `(X, name)` is evidence that X is the label of a package holding `name`, unless
-    another package's folder is called X (`0001_initial` is everywhere)."""
-    names_of = {package.path: set(modules) for package, modules in sources}
-    folders: dict[str, list[str]] = {}
-    for path in names_of:
-        folders.setdefault(folder_label(path), []).append(path)
-    holders: dict[str, list[str]] = {}
-    for path, names in names_of.items():
-        for name in names:
-            holders.setdefault(name, []).append(path)
-    votes: dict[str, Counter[str]] = {path: Counter() for path in names_of}
-    for package, modules in sources:
-        for source in modules.values():
-            for dependency in (*source.dependencies, *source.replaces, *source.run_before):
-                if dependency.swappable:
-                    continue
-                named = folders.get(dependency.app)
-                candidates = [p for p in named if dependency.name in names_of[p]] if named else holders.get(dependency.name, ())
-                for path in candidates:
-                    votes[path][dependency.app] += 2 if path == package.path else 1
+    Only `dependencies` and `run_before` count: `replaces` names what a squash replaced, often in
+    another app, and a migration naming its own file is no evidence at all."""
+    found: dict[str, set[str]] = {}
+    for name, module in modules.items():
+        for dependency in (*module.dependencies, *module.run_before):
+            if not dependency.swappable and dependency.name in modules and dependency.name != name:
+                found.setdefault(dependency.app, set()).add(name)
+    return found
+
+
+def assign_labels(sources: list[tuple[Package, dict[str, MigrationSource]]], config: Config,
+                  declared: dict[str, str] | None = None) -> tuple[dict[str, str], list[Issue]]:
+    """Label each package as Django would: configuration, else its app's AppConfig (`declared`, read
+    from apps.py), else the folder name.
+
+    A dependency on another app never decides a label. Only the package's own references can
+    correct the folder name, when at least two of its migrations name `(X, another of its files)`,
+    every such reference names X, and X is no other package's label."""
+    declared = declared or {}
     labels: dict[str, str] = {}
     for package, _ in sources:
-        configured = config.label_for(package.path)
-        if configured:
-            labels[package.path] = configured
-    claims = sorted(
-        ((count, path, label) for path, counter in votes.items() if path not in labels for label, count in counter.items()),
-        key=lambda claim: (-claim[0], claim[1], claim[2]),
-    )
-    for _, path, label in claims:
-        if path not in labels and label not in labels.values():
+        labels[package.path] = config.label_for(package.path) or declared.get(package.path) or folder_label(package.path)
+    for package, modules in sources:
+        path = package.path
+        if config.label_for(path) or path in declared:
+            continue
+        references = own_references(modules)
+        if len(references) != 1 or labels[path] in references:
+            continue
+        (label, referrers), = references.items()
+        taken = any(other != path and other_label == label for other, other_label in labels.items())
+        if len(referrers) >= 2 and label.isidentifier() and not taken:
             labels[path] = label
-    for path in names_of:
-        labels.setdefault(path, folder_label(path))
     issues = []
     by_label: dict[str, list[str]] = {}
     for path, label in sorted(labels.items()):

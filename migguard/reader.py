@@ -1,4 +1,7 @@
-"""Read one Django migration file statically: never import it, never run it."""
+"""Read one Django migration file statically: never import it, never run it.
+
+Every file is parsed in full with `ast` (once per blob: the callers cache the result), so a file
+Python cannot import is always reported, and one reader answers for `check`, the hooks and `fix`."""
 from __future__ import annotations
 
 import ast
@@ -6,18 +9,12 @@ import re
 from typing import NamedTuple
 
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})(?: |$)|^={7}$", re.MULTILINE)
-MIGRATION_CLASS = re.compile(r"^class\s+Migration\b[^\n]*:", re.MULTILINE)
-CLASS_END = re.compile(r"^[^\s#)\]}]", re.MULTILINE)
-GRAPH_STATEMENT = re.compile(
-    r"^(?P<indent>[ \t]+)(?P<attr>dependencies|replaces|run_before|initial)\s*(?::[^=\n]*)?=",
-    re.MULTILINE,
-)
-
-
-LITERAL_LIST = re.compile(r"(dependencies|replaces|run_before)\s*=\s*\[([\s(),'\"\w]*)\]\s*$")
-LITERAL_PAIR = re.compile(r"\(\s*(['\"])(\w+)\1\s*,\s*(['\"])(\w+)\3\s*,?\s*\)")
-LITERAL_REST = re.compile(r"^[\s,]*$")
-LITERAL_BOOL = re.compile(r"initial\s*=\s*(True|False)\s*$")
+CONFLICT_MARKER_BYTES = re.compile(rb"^(<{7}|>{7})(?: |\r?$)|^={7}\r?$", re.MULTILINE)
+GRAPH_ATTRIBUTES = ("dependencies", "replaces", "run_before")
+# A call of a literal (`("a", "b") ("c", "d")`: a comma is missing) needs one of these just before `(`.
+LITERAL_CALL_HINT = re.compile(rb"""[)\]}'"]\s*\(""")
+LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.ListComp, ast.Dict, ast.DictComp, ast.Set, ast.SetComp,
+                 ast.GeneratorExp, ast.JoinedStr)
 
 
 class Dependency(NamedTuple):
@@ -58,63 +55,97 @@ class MigrationSource(NamedTuple):
     problems: tuple[Problem, ...]
 
 
+NO_CLASS = "has no top-level `class Migration`"
+
+
+def lacks_class(source: MigrationSource) -> bool:
+    """The module defines no `class Migration` (it is a helper module, not a migration)."""
+    return any(problem.message == NO_CLASS for problem in source.problems)
+
+
 class _Collector:
     """Gathers the graph attributes of one `Migration` class body."""
 
-    def __init__(self, line_offset: int = 0) -> None:
-        self.line_offset = line_offset
+    def __init__(self, with_operations: bool) -> None:
+        self.with_operations = with_operations
         self.values: dict[str, tuple[Dependency, ...]] = {}
         self.initial: bool | None = None
         self.operations: tuple[Operation, ...] | None = None
         self.problems: list[Problem] = []
 
-    def line(self, node: ast.AST) -> int:
-        return getattr(node, "lineno", 1) + self.line_offset
-
     def statement(self, node: ast.stmt) -> None:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                self.assign(target, node.value)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
-            return
+            self.assign(node.target, node.value)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in GRAPH_ATTRIBUTES:
+            if isinstance(node.op, ast.Add):
+                self.values[node.target.id] = self.values.get(node.target.id, ()) + self.references(node.target.id, node.value)
+            else:
+                self.problems.append(Problem(node.lineno, f"changes {node.target.id} in a way migguard cannot read"))
+        elif isinstance(node, (ast.Expr, ast.If, ast.For, ast.While, ast.Try, ast.With, ast.Delete)):
+            self.compound(node)
+
+    def assign(self, target: ast.expr, value: ast.expr) -> None:
         if not isinstance(target, ast.Name):
             return
         if target.id == "initial":
             self.initial = value.value if isinstance(value, ast.Constant) and isinstance(value.value, bool) else None
-        elif target.id in ("dependencies", "replaces", "run_before"):
+        elif target.id in GRAPH_ATTRIBUTES:
             self.values[target.id] = self.references(target.id, value)
-        elif target.id == "operations":
-            self.operations = read_operations(value, self.line_offset)
+        elif target.id == "operations" and self.with_operations:
+            self.operations = read_operations(value)
+
+    def compound(self, node: ast.stmt) -> None:
+        """A statement that may change a graph attribute in a way a static reader cannot follow."""
+        for inner in ast.walk(node):
+            name = None
+            if isinstance(inner, ast.Name) and not isinstance(inner.ctx, ast.Load):
+                name = inner.id
+            elif isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) and isinstance(inner.ctx, ast.Load):
+                name = inner.value.id if inner.attr in ("append", "extend", "insert", "remove", "pop", "clear") else None
+            if name in GRAPH_ATTRIBUTES:
+                self.problems.append(Problem(node.lineno, f"changes {name} inside a statement migguard cannot "
+                                             f"follow statically; write it as one literal list"))
+                return
 
     def references(self, attribute: str, value: ast.expr) -> tuple[Dependency, ...]:
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
+            return self.references(attribute, value.left) + self.references(attribute, value.right)
         if not isinstance(value, (ast.List, ast.Tuple)):
-            self.problems.append(Problem(self.line(value), f"{attribute} is not a literal list; ignored", fatal=False))
+            self.problems.append(Problem(value.lineno, f"{attribute} is not a literal list; ignored", fatal=False))
             return ()
         found = []
         for element in value.elts:
+            if isinstance(element, ast.Call) and isinstance(element.func, LITERAL_NODES):
+                self.problems.append(Problem(element.lineno, _literal_call_message(element.func)))
+                continue
             dependency = self.reference(element)
             if dependency is None:
                 self.problems.append(
-                    Problem(self.line(element), f"dynamic entry in {attribute} cannot be read statically; ignored", fatal=False)
+                    Problem(element.lineno, f"dynamic entry in {attribute} cannot be read statically; ignored", fatal=False)
                 )
+            elif "\0" in dependency.app or "\0" in dependency.name:
+                self.problems.append(Problem(element.lineno, f"names a migration with a NUL character in {attribute}"))
             elif dependency.swappable and attribute != "dependencies":
                 continue
             else:
                 found.append(dependency)
         return tuple(found)
 
-    def reference(self, node: ast.expr) -> Dependency | None:
+    @staticmethod
+    def reference(node: ast.expr) -> Dependency | None:
         if isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == 2:
             app, name = (_string(part) for part in node.elts)
             if app is not None and name is not None:
-                return Dependency(app, name, self.line(node))
+                return Dependency(app, name, node.lineno)
             return None
         if isinstance(node, ast.Call) and _call_name(node.func) == "swappable_dependency":
             setting = _string(node.args[0]) if node.args else None
             if setting and "." in setting:
-                return Dependency(setting.split(".", 1)[0], "__first__", self.line(node), swappable=True)
-            return Dependency("", "__first__", self.line(node), swappable=True)
+                return Dependency(setting.split(".", 1)[0], "__first__", node.lineno, swappable=True)
+            return Dependency("", "__first__", node.lineno, swappable=True)
         return None
 
     def result(self) -> MigrationSource:
@@ -123,9 +154,16 @@ class _Collector:
             self.values.get("replaces", ()),
             self.values.get("run_before", ()),
             self.initial,
-            self.operations,
+            (self.operations or ()) if self.with_operations else None,
             tuple(self.problems),
         )
+
+
+def _literal_call_message(func: ast.expr) -> str:
+    kind = {ast.Tuple: "a tuple", ast.List: "a list", ast.Dict: "a dict", ast.Set: "a set"}.get(type(func), "a literal")
+    if isinstance(func, ast.Constant):
+        kind = f"a {type(func.value).__name__} literal"
+    return f"is not valid Python: it calls {kind} (a comma is missing?); Django's import raises TypeError"
 
 
 def _string(node: ast.expr) -> str | None:
@@ -178,153 +216,160 @@ def read_operations(value: ast.expr, line_offset: int = 0) -> tuple[Operation, .
     return tuple(operations)
 
 
-def _migration_class(tree: ast.Module) -> ast.ClassDef | None:
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "Migration":
-            return node
+def _literal_calls(tree: ast.Module) -> list[ast.Call]:
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, LITERAL_NODES)]
+
+
+def _later_uses(statements: list[ast.stmt]) -> int | None:
+    """The line of the first use of the name `Migration` after the class: a change there is invisible statically."""
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and node.id == "Migration":
+                return node.lineno
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "Migration":
+                return node.lineno
     return None
 
 
-def read_full(source: str) -> MigrationSource:
-    """Parse the whole module: graph attributes and the summary of operations."""
-    marker = CONFLICT_MARKER.search(source)
-    if marker:
-        return _failure(source.count("\n", 0, marker.start()) + 1, "holds git conflict markers")
+def read_graph_fields(source: str | bytes) -> MigrationSource:
+    """The attributes the graph needs (no operations); any file Python cannot import is reported."""
+    return _read(source, with_operations=False)
+
+
+def read_full(source: str | bytes) -> MigrationSource:
+    """Graph attributes and the summary of operations (what `fix` and the overlap guard need)."""
+    return _read(source, with_operations=True)
+
+
+def _read(source: str | bytes, with_operations: bool) -> MigrationSource:
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    if b"<<<<<<<" in data or b">>>>>>>" in data or b"=======" in data:
+        marker = CONFLICT_MARKER_BYTES.search(data)
+        if marker:
+            return _failure(data.count(b"\n", 0, marker.start()) + 1, "holds git conflict markers")
+    if b"\0" in data:
+        return _failure(data.count(b"\n", 0, data.index(b"\0")) + 1, "is not valid Python (it holds a NUL byte)")
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(data)
+        return _collect(tree, data, with_operations)
     except SyntaxError as error:
         return _failure(error.lineno or 1, f"is not valid Python ({error.msg})")
-    cls = _migration_class(tree)
-    if cls is None:
-        return _failure(1, "has no top-level `class Migration`")
-    collector = _Collector()
+    except (RecursionError, MemoryError):
+        return _failure(1, "nests too deeply to be read (Python may not import it either)")
+    except ValueError as error:
+        return _failure(1, f"is not valid Python ({error})")
+
+
+def _collect(tree: ast.Module, data: bytes, with_operations: bool) -> MigrationSource:
+    position = None
+    for index, node in enumerate(tree.body):
+        if isinstance(node, ast.ClassDef) and node.name == "Migration":
+            position = index
+    if position is None:
+        return _failure(1, NO_CLASS)
+    cls = tree.body[position]
+    collector = _Collector(with_operations)
     for node in cls.body:
         collector.statement(node)
-    if collector.operations is None:
-        collector.operations = ()
+    if cls.decorator_list:
+        collector.problems.append(Problem(cls.lineno, "decorates class Migration: migguard cannot read what a decorator changes"))
+    later = _later_uses(tree.body[position + 1:])
+    if later is not None:
+        collector.problems.append(Problem(later, "uses `Migration` after the class (a change made there is invisible "
+                                                 "to a static reader); set dependencies inside the class"))
+    if LITERAL_CALL_HINT.search(data):
+        reported = {problem.line for problem in collector.problems}
+        for call in _literal_calls(tree):
+            if call.lineno not in reported:
+                collector.problems.append(Problem(call.lineno, _literal_call_message(call.func)))
+                reported.add(call.lineno)
     return collector.result()
-
-
-DJANGO_LAYOUT = re.compile(
-    r"^class Migration\(migrations\.Migration\):\n(?:\n|    [^\n]*\n)*?"
-    r"    dependencies = \[(?:\n((?:        \('\w+', '\w+'\),\n)*)    )?\]\n",
-    re.MULTILINE,
-)
-DJANGO_PAIR = re.compile(r"\('(\w+)', '(\w+)'\)")
-
-
-def _read_django_layout(source: str) -> MigrationSource | None:
-    """The exact layout Django's writer produces, read with one regex; None for anything else."""
-    if (source.count("dependencies") != 1 or "replaces" in source or "run_before" in source
-            or source.count("class ") != 1 or '"""' in source or "'''" in source or "=======" in source
-            or "<<<<<<<" in source or ">>>>>>>" in source
-            or "\n    initial" in source and "\n    initial = True\n" not in source):
-        return None
-    match = DJANGO_LAYOUT.search(source)
-    if match is None:
-        return None
-    body = match[1] or ""
-    line = source.count("\n", 0, match.start(1) if match[1] else match.start()) + 1
-    dependencies = tuple(Dependency(pair[1], pair[2], line + body.count("\n", 0, pair.start()))
-                         for pair in DJANGO_PAIR.finditer(body))
-    initial = True if "\n    initial = True\n" in source else None
-    return MigrationSource(dependencies, (), (), initial, None, ())
-
-
-def _brackets_balance(source: str) -> bool:
-    """Cheap sign of a mangled file: every bracket closed (a full parse decides when not)."""
-    return (source.count("(") == source.count(")") and source.count("[") == source.count("]")
-            and source.count("{") == source.count("}"))
-
-
-def read_graph_fields(source: str) -> MigrationSource:
-    """Read only the statements the graph needs; fall back to a full parse when unsure.
-
-    A syntax error outside those statements is found only when it leaves brackets unbalanced;
-    `read_full` (used by `fix`) finds every one."""
-    if not _brackets_balance(source):
-        return read_full(source)
-    django = _read_django_layout(source)
-    if django is not None:
-        return django
-    if "<<<<<<<" in source or "=======" in source or ">>>>>>>" in source:
-        marker = CONFLICT_MARKER.search(source)
-        if marker:
-            return _failure(source.count("\n", 0, marker.start()) + 1, "holds git conflict markers")
-    if source.count("class Migration") != 1 or '"""' in source or "'''" in source or "\\\n" in source:
-        return read_full(source)
-    class_match = MIGRATION_CLASS.search(source)
-    if class_match is None:
-        return read_full(source)
-    body_start = class_match.end()
-    body_indent = _body_indent(source, body_start)
-    if body_indent is None:
-        return read_full(source)
-    class_end = CLASS_END.search(source, body_start + 1)
-    collector = _Collector()
-    for match in GRAPH_STATEMENT.finditer(source, body_start, class_end.start() if class_end else len(source)):
-        if match["indent"] != body_indent:
-            continue
-        snippet = _statement_text(source, match.start(), body_indent)
-        first_line = source.count("\n", 0, match.start())
-        if _read_literal(snippet, first_line, collector):
-            continue
-        try:
-            tree = ast.parse(snippet)
-        except SyntaxError:
-            return read_full(source)
-        collector.line_offset = first_line
-        for node in tree.body:
-            collector.statement(node)
-    return collector.result()
-
-
-def _read_literal(snippet: str, first_line: int, collector: _Collector) -> bool:
-    """Read the plain shape Django writes (a list of string pairs, or a bool) without a parser.
-
-    Exact or nothing: only brackets, commas, blanks and quoted words may appear; else False."""
-    literal = LITERAL_LIST.match(snippet)
-    if literal:
-        body = literal[2]
-        if LITERAL_REST.match(LITERAL_PAIR.sub("", body)) is None:
-            return False
-        offset = first_line + 1 + snippet.count("\n", 0, literal.start(2))
-        collector.values[literal[1]] = tuple(
-            Dependency(pair[2], pair[4], offset + body.count("\n", 0, pair.start()))
-            for pair in LITERAL_PAIR.finditer(body)
-        )
-        return True
-    flag = LITERAL_BOOL.match(snippet)
-    if flag:
-        collector.initial = flag[1] == "True"
-        return True
-    return False
-
-
-def _body_indent(source: str, position: int) -> str | None:
-    for line in source[position:].split("\n", 40)[1:]:
-        stripped = line.lstrip(" \t")
-        if stripped and not stripped.startswith("#"):
-            indent = line[: len(line) - len(stripped)]
-            return indent or None
-    return None
-
-
-_STATEMENT_ENDS: dict[int, re.Pattern[str]] = {}
-
-
-def _statement_text(source: str, start: int, indent: str) -> str:
-    """The statement starting at `start`, dedented: up to the next line that starts at or left
-    of `indent` with anything but a comment or a closing bracket."""
-    width = len(indent)
-    end_pattern = _STATEMENT_ENDS.get(width)
-    if end_pattern is None:
-        end_pattern = _STATEMENT_ENDS[width] = re.compile(r"\n[ \t]{0,%d}[^ \t\n#)\]}]" % width)
-    end = end_pattern.search(source, start)
-    text = source[start : end.start() if end else len(source)]
-    lines = text.split("\n")
-    return "\n".join(line[width:] if not line[:width].strip() else line.lstrip() for line in lines) + "\n"
 
 
 def _failure(line: int, message: str) -> MigrationSource:
     return MigrationSource((), (), (), None, None, (Problem(line, message),))
+
+
+class _ConfigClass(NamedTuple):
+    bases: tuple[str, ...]
+    label: str | None
+    name: str | None
+    default: bool | None
+    unreadable: bool
+
+
+def app_config_label(source: str | bytes) -> str | None:
+    """The label of the AppConfig Django would pick from this `apps.py`, read statically; None when unsure.
+
+    Django takes the one AppConfig subclass of the module, else the one with `default = True`; its
+    label is `label`, else the last part of `name`. Classes count when a base's name ends in `Config`
+    (`AppConfig`, or an imported subclass such as oscar's `OscarConfig`), directly or through a class
+    of this file; several candidates that all give one label are that label."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    classes: dict[str, _ConfigClass] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            classes[node.name] = _config_class(node)
+
+    def is_config(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        cls = classes.get(name)
+        if cls is None or name in seen:
+            return False
+        return any(is_config(base, seen | {name}) if base in classes else base.endswith("Config") for base in cls.bases)
+
+    def attribute(name: str, field: str, seen: frozenset[str] = frozenset()) -> tuple[bool, str | bool | None]:
+        """(known, value) of `field`, looked up through the bases defined in this file."""
+        cls = classes[name]
+        if cls.unreadable:
+            return False, None
+        value = getattr(cls, field)
+        if value is not None:
+            return True, value
+        for base in cls.bases:
+            if base in classes and base not in seen:
+                known, found = attribute(base, field, seen | {name})
+                if not known or found is not None:
+                    return known, found
+        return True, None
+
+    candidates = [name for name in classes if is_config(name) and attribute(name, "default")[1] is not False]
+    if len(candidates) > 1:
+        chosen = [name for name in candidates if attribute(name, "default")[1] is True]
+        candidates = chosen if len(chosen) == 1 else candidates
+    labels = set()
+    for name in candidates:
+        known_label, label = attribute(name, "label")
+        known_name, dotted = attribute(name, "name")
+        if not known_label or (label is None and not known_name):
+            return None
+        if label is None and isinstance(dotted, str):
+            label = dotted.rpartition(".")[2]
+        if not isinstance(label, str) or not label.isidentifier():
+            return None
+        labels.add(label)
+    return labels.pop() if len(labels) == 1 else None
+
+
+def _config_class(node: ast.ClassDef) -> _ConfigClass:
+    bases = tuple(_call_name(base) for base in node.bases)
+    values: dict[str, object] = {}
+    unreadable = False
+    for statement in node.body:
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets, value = [statement.target], statement.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in ("label", "name", "default"):
+                if isinstance(value, ast.Constant) and isinstance(value.value, (str, bool)):
+                    values[target.id] = value.value
+                elif target.id != "default":
+                    unreadable = True
+    label, name, default = values.get("label"), values.get("name"), values.get("default")
+    return _ConfigClass(bases, label if isinstance(label, str) else None, name if isinstance(name, str) else None,
+                        default if isinstance(default, bool) else None, unreadable)

@@ -9,14 +9,41 @@ if TYPE_CHECKING:
 
 
 def check_result(project: "Project") -> dict:
-    """`{"ok", "apps", "conflicts", "errors", "warnings"}`: everything `check` says, as plain values."""
+    """`{"version", "ok", "apps", "conflicts", "errors", "warnings"}`: everything `check` says, as plain values."""
+    return check_results([project])
+
+
+def check_results(projects: list["Project"]) -> dict:
+    """One result for every project of the repository (several in a monorepo, each its own label namespace)."""
+    from migguard.checking import SCHEMA_VERSION
+    from migguard.monorepo import qualified
+
+    apps: list[dict] = []
+    errors: list[dict] = []
+    warnings: list[dict] = []
+    conflicts: list[str] = []
+    for project in projects:
+        found = project_result(project)
+        apps += found["apps"]
+        errors += found["errors"]
+        warnings += found["warnings"]
+        conflicts += [qualified(project.scope, label) for label in found["conflicts"]]
+    result = {"version": SCHEMA_VERSION, "ok": not errors, "apps": apps, "conflicts": sorted(conflicts),
+              "errors": errors, "warnings": warnings}
+    if projects and projects[0].config.projects:
+        result["projects"] = [project.scope for project in projects]
+    return result
+
+
+def project_result(project: "Project") -> dict:
+    """The apps, conflicts (labels), errors and warnings of one project."""
     apps, errors = [], []
     conflicts = project.conflicts()
     for label in sorted(project.apps):
         app = project.apps[label]
         leaves = project.leaves(label)
         lock = project.lock_state(label)
-        apps.append({"app": label, "path": app.path, "leaves": leaves, "lock": lock.state})
+        apps.append({"app": label, "project": project.scope, "path": app.path, "leaves": leaves, "lock": lock.state})
         broken = any(issue.fatal and issue.path.startswith(f"{app.path}/".lstrip("/")) for issue in project.issues)
         if label in conflicts and not broken:  # a broken file (markers, a missing parent) is the problem, not the leaves
             errors.append({
@@ -33,17 +60,20 @@ def check_result(project: "Project") -> dict:
         if target is not None:
             target.append({"path": issue.path, "line": issue.line, "message": issue.message})
     warnings = [{"path": i.path, "line": i.line, "message": i.message} for i in project.issues if not i.fatal]
-    return {"ok": not errors, "apps": apps, "conflicts": sorted(conflicts), "errors": errors, "warnings": warnings}
+    return {"apps": apps, "conflicts": sorted(conflicts), "errors": errors, "warnings": warnings}
 
 
 def as_text(result: dict) -> str:
     lines = [f"error: {error['message']} ({error['path']}:{error['line']})" for error in result["errors"]]
     lines += [f"warning: {w['message']} ({w['path']}:{w['line']})" for w in result["warnings"]]
     count = len(result["apps"])
+    apps = f"{count} app{'s' if count != 1 else ''}"
+    if len(result.get("projects", ())) > 1:
+        apps += f" in {len(result['projects'])} projects"
     if result["ok"]:
-        lines.append(f"ok: {count} app{'s' if count != 1 else ''} with migrations, one leaf each, lock files in step.")
+        lines.append(f"ok: {apps} with migrations, one leaf each, lock files in step.")
     else:
-        lines.append(f"{len(result['errors'])} problem{'s' if len(result['errors']) != 1 else ''} in {count} app{'s' if count != 1 else ''}.")
+        lines.append(f"{len(result['errors'])} problem{'s' if len(result['errors']) != 1 else ''} in {apps}.")
     return "\n".join(lines)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import difflib
 import os
 import time
-from pathlib import Path
 from typing import NamedTuple
 
-from migguard import gitio, lockfile, rewrite
+from migguard import gitio, lockfile, rewrite, safewrite
 from migguard.graph import Key, topological
 from migguard.project import Project, load_worktree
 
@@ -31,21 +30,42 @@ class Plan(NamedTuple):
     not_renumbered: str = ""
 
 
+LOCK_WAIT = 30.0
+
+
 class Refusal(Exception):
     """This app cannot be resolved this way; the message says why in one sentence."""
 
 
 def _read(project: Project, path: str) -> str:
-    with open(os.path.join(project.root, path), encoding="utf-8", newline="") as handle:
-        return handle.read()
+    """A file's text; undecodable bytes kept as surrogates so writing it back is byte for byte."""
+    data = safewrite.read(os.path.join(project.root, path))
+    if data is None:
+        raise Refusal(f"{path} is gone")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _writable(project: Project, path: str) -> None:
+    """Refuse, naming the path, a file migguard would write through a symlink leaving the work tree."""
+    try:
+        safewrite.target(project.root, path)
+    except safewrite.UnsafePath as error:
+        raise Refusal(str(error).rstrip(".")) from None
 
 
 def _lock_change(project: Project, label: str, leaf: str) -> list[Change]:
     if not project.config.lockfile:
         return []
     path = project.lock_path(label)
+    _writable(project, path)
     full = os.path.join(project.root, path)
-    before = _read(project, path) if os.path.exists(full) else None
+    try:
+        data = safewrite.read(full)
+    except OSError as error:
+        raise Refusal(f"{path} cannot be read ({_reason(error)})") from None
+    before = None if data is None else data.decode("utf-8", "surrogateescape")
+    if before is None and os.path.lexists(full):
+        raise Refusal(f"{path} is a dangling symlink; remove it or point it at a file")
     after = lockfile.content(leaf)
     return [] if before == after else [Change(path, after, before)]
 
@@ -57,20 +77,23 @@ def plan_merge(project: Project, label: str) -> Plan:
         raise Refusal(f"app {label!r} has one leaf; nothing to merge")
     name = rewrite.merge_name(leaves)
     path = f"{project.apps[label].path}/{name}.py".lstrip("/")
-    if os.path.exists(os.path.join(project.root, path)):
+    if os.path.lexists(os.path.join(project.root, path)):
         raise Refusal(f"{path} exists already; migguard never overwrites a migration")
+    _writable(project, path)
     changes = [Change(path, rewrite.merge_migration(label, leaves))]
     changes += _lock_change(project, label, name)
     return Plan(label, "merge", changes, [], f"{label}: wrote {path} (merges {', '.join(leaves)})")
 
 
-def moving_migrations(project: Project, label: str, upstream_leaf: str) -> list[Key]:
-    """The branch's migrations of the app: every one that upstream's leaf does not stand on, in graph order."""
+def moving_migrations(project: Project, label: str, upstream_leaf: str,
+                      upstream_names: set[str] | frozenset[str] = frozenset()) -> list[Key]:
+    """The branch's migrations of the app, in graph order: every one that upstream's leaf does not
+    stand on and that upstream's commit does not hold (`upstream_names`), whatever the work tree says."""
     graph = project.graph
     upstream = (label, upstream_leaf)
     if upstream not in graph.nodes:
         raise Refusal(f"upstream's leaf {label}.{upstream_leaf} is not in this work tree")
-    behind = graph.ancestors(upstream, label) | {upstream}
+    behind = graph.ancestors(upstream, label) | {upstream} | {(label, name) for name in upstream_names}
     return topological(graph, set(graph.app_nodes(label)) - behind)
 
 
@@ -109,19 +132,23 @@ class Renumbering:
         return rewrite.rewrite_references(text, self.renames, self.repoints.get(key))
 
 
-def plan_renumber(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset()) -> Plan:
-    """Move the branch's chain after `upstream_leaf`: renamed, re-pointed, every reference followed."""
-    move = renumber_move(project, label, upstream_leaf, published)
+def plan_renumber(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset(),
+                  upstream_names: set[str] | frozenset[str] = frozenset()) -> Plan:
+    """Move the branch's chain after `upstream_leaf`: renamed, re-pointed, every reference followed.
+
+    Migrations in `upstream_names` (every one upstream's commit holds) are never renamed."""
+    move = renumber_move(project, label, upstream_leaf, published, upstream_names)
     moved = ", ".join(f"{old[1]} -> {new}" for old, new in move.renames.items())
     plan = Plan(label, "renumber", [], [(old[1], new) for old, new in move.renames.items()],
                 f"{label}: renumbered after {upstream_leaf}: {moved}", move)
     return compose(project, [plan])[0]
 
 
-def renumber_move(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset()) -> Move:
+def renumber_move(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset(),
+                  upstream_names: set[str] | frozenset[str] = frozenset()) -> Move:
     """Which of the app's migrations move where, or a Refusal saying why they cannot."""
     graph = project.graph
-    moving = moving_migrations(project, label, upstream_leaf)
+    moving = moving_migrations(project, label, upstream_leaf, upstream_names)
     if not moving:
         raise Refusal(f"app {label!r} has no migrations of its own after {upstream_leaf}")
     moving_set = set(moving)
@@ -145,13 +172,37 @@ def renumber_move(project: Project, label: str, upstream_leaf: str, published: s
     existing = set(project.apps[label].files)
     leaving = {key[1] for key in renames}
     for new in renames.values():
-        if new in existing and new not in leaving:
-            raise Refusal(f"{package}/{new}.py exists already; migguard never overwrites a migration")
+        new_path = f"{package}/{new}.py".lstrip("/")
+        if new not in leaving and (new in existing or os.path.lexists(os.path.join(project.root, new_path))):
+            raise Refusal(f"{new_path} exists already; migguard never overwrites a migration")
     roots = [key for key in moving if not any(p in moving_set for p in graph.parents[key] if p[0] == label)]
     outside = frozenset(name for key in roots for (app, name) in graph.parents[key]
                         if app == label and (app, name) not in moving_set)
     new_leaf = renames.get(branch_leaves[0], branch_leaves[0][1])
     return Move(label, package, renames, roots, outside, upstream_leaf, new_leaf)
+
+
+def _renumber_source(project: Project, path: str, key: Key, renumbering: Renumbering) -> str | None:
+    """The text of a file the renumbering may change, None when it does not touch it; a Refusal naming
+    the file when it must change and cannot be read, is not UTF-8, or is a symlinked migration to rename."""
+    relevant = key in renumbering.renames or key in renumbering.repoints
+    try:
+        data = safewrite.read(os.path.join(project.root, path))
+    except OSError as error:
+        if relevant:
+            raise Refusal(f"{path} cannot be read ({_reason(error)})") from None
+        return None
+    if data is None:
+        return None
+    if not relevant and not any(name.encode() in data for name in renumbering.old_names):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refusal(f"{path} is not UTF-8 text, so migguard cannot follow the renames into it") from None
+    if key in renumbering.renames and os.path.islink(os.path.join(project.root, path)):
+        raise Refusal(f"{path} is a symlink; migguard does not rename a symlinked migration")
+    return text
 
 
 def compose(project: Project, plans: list[Plan]) -> list[Plan]:
@@ -168,8 +219,8 @@ def compose(project: Project, plans: list[Plan]) -> list[Plan]:
         for name in sorted(app.files):
             key = (app_label, name)
             path = project.file_of(key)
-            text = _read(project, path)
-            if not renumbering.touches(key, text):
+            text = _renumber_source(project, path, key, renumbering)
+            if text is None:
                 continue
             try:
                 after = renumbering.rewrite(key, text)
@@ -177,8 +228,11 @@ def compose(project: Project, plans: list[Plan]) -> list[Plan]:
                 raise Refusal(f"{path} {error}") from None
             new_name = renumbering.new_name(key)
             if new_name != name:
-                change = Change(f"{app.path}/{new_name}.py".lstrip("/"), after, text, path)
+                new_path = f"{app.path}/{new_name}.py".lstrip("/")
+                _writable(project, new_path)
+                change = Change(new_path, after, text, path)
             elif after != text:
+                _writable(project, path)
                 change = Change(path, after, text)
             else:
                 continue
@@ -217,8 +271,8 @@ def check_plans(project: Project, plans: list[Plan]) -> str | None:
                 if fatal:
                     return f"the result would not load: {change.path} {fatal[0].message}"
                 migrations[(labels[folder], file[:-3])] = source
-    _, before_errors = graph_module.build(project.migrations)
-    graph, errors = graph_module.build(migrations)
+    _, before_errors = graph_module.build(project.migrations, project.config.django_version)
+    graph, errors = graph_module.build(migrations, project.config.django_version)
     known = {(error.key, error.message) for error in before_errors}
     new = [error for error in errors if (error.key, error.message) not in known]
     if new:
@@ -242,59 +296,191 @@ def diff(plans: list[Plan]) -> str:
             body = difflib.unified_diff(before, change.after.splitlines(keepends=True),
                                         "/dev/null" if change.before is None else f"a/{old}", f"b/{change.path}")
             chunks.append("".join(header) + "".join(body))
-    return "".join(chunks)
+    return "".join(chunks).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class Applied(NamedTuple):
     ok: bool
     message: str
     paths: list[str]
+    unrestored: list[str] = []
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def apply(project: Project, plans: list[Plan], stage: bool = True) -> Applied:
-    """Write the plans, read the graph again, and keep the result only if every touched app has one leaf.
+    """Write the plans, read the graph again, stage; keep the result only if every step worked.
 
-    On any failure every file is put back byte for byte and nothing is staged."""
+    Order: new files first (created exclusively, never over anything), then the edited files
+    (each replaced atomically), every write read back; only then are the old paths of renamed
+    migrations removed, the graph verified and the paths staged. On any failure every file is
+    put back byte for byte and nothing is staged; what cannot be put back is named."""
+    root = project.root
+    changes = [change for plan in plans for change in plan.changes]
+    in_git = _in_git(root)
+    problem = _precondition(root, changes, stage and in_git)
+    if problem:
+        return Applied(False, problem, [])
+    try:
+        lock = _lock(root) if in_git else None
+    except OSError as error:
+        return Applied(False, f"could not take migguard's lock in git's directory ({_reason(error)}); "
+                              f"nothing was changed", [])
+    try:
+        problem = _precondition(root, changes, False)
+        if problem:
+            return Applied(False, problem, [])
+        return _apply_locked(project, plans, changes, stage and in_git)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _apply_locked(project: Project, plans: list[Plan], changes: list[Change], stage: bool) -> Applied:
     root = project.root
     backup: dict[str, bytes | None] = {}
-    touched: list[str] = []
-
-    def remember(path: str) -> None:
-        if path not in backup:
-            full = os.path.join(root, path)
-            backup[path] = Path(full).read_bytes() if os.path.exists(full) else None
-            touched.append(path)
-
-    try:
-        for plan in plans:
-            for change in plan.changes:
-                remember(change.path)
-                if change.old_path:
-                    remember(change.old_path)
-        for plan in plans:
-            for change in plan.changes:
-                if change.old_path:
-                    os.remove(os.path.join(root, change.old_path))
-            for change in plan.changes:
-                with open(os.path.join(root, change.path), "w", encoding="utf-8", newline="") as handle:
-                    handle.write(change.after)
-        problem = verify(root, plans, project)
-    except OSError as error:
-        problem = f"could not write: {error}"
-    if problem:
-        restore(root, backup)
-        return Applied(False, problem, [])
-    if stage:
+    for change in changes:
+        for path in (change.path, change.old_path):
+            if path is not None and path not in backup:
+                backup[path] = safewrite.read(os.path.join(root, path))
+    touched = list(backup)
+    created: set[str] = set()
+    current = ""
+    with _interrupts_raise():
         try:
-            stage_paths(root, touched)
-        except gitio.GitError:
-            pass
+            for change in sorted(changes, key=lambda c: backup[c.path] is not None):
+                current = change.path
+                if backup[change.path] is None:
+                    old = os.path.join(root, change.old_path) if change.old_path else None
+                    mode = os.stat(old).st_mode & 0o7777 if old and os.path.exists(old) else None
+                    safewrite.write(root, change.path, _bytes(change.after), create=True, mode=mode)
+                    created.add(change.path)
+                else:
+                    safewrite.write(root, change.path, _bytes(change.after))
+            for change in changes:
+                current = change.path
+                if safewrite.read(os.path.join(root, change.path)) != _bytes(change.after):
+                    raise OSError(f"{change.path} does not hold what was written")
+            written = {change.path for change in changes}
+            for change in changes:
+                if change.old_path and change.old_path not in written:
+                    current = change.old_path
+                    safewrite.remove(root, change.old_path)
+            current = ""
+            problem = verify(root, plans, project)
+            if problem is None and stage:
+                try:
+                    stage_paths(root, touched)
+                except gitio.GitError as error:
+                    problem = f"could not stage the result ({error})"
+        except safewrite.UnsafePath as error:
+            problem = str(error).rstrip(".")
+        except OSError as error:
+            problem = f"could not write {current}: {_reason(error)}" if current else _reason(error)
+        except BaseException:
+            restore(root, backup, created)
+            raise
+    if problem:
+        unrestored = restore(root, backup, created)
+        return Applied(False, problem, [], unrestored)
     return Applied(True, "", touched)
+
+
+def _reason(error: OSError) -> str:
+    """An OSError as the end of a sentence: `permission denied`, or its own message."""
+    return error.strerror.lower() if error.strerror and error.errno else (error.strerror or str(error))
+
+
+def _in_git(root: str) -> bool:
+    try:
+        gitio.common_dir(root)
+        return True
+    except gitio.GitError:
+        return False
+
+
+def _precondition(root: str, changes: list[Change], stage: bool) -> str | None:
+    """Why the plans cannot be written now (the files changed since planning, git's index is locked), or None."""
+    for change in changes:
+        full = os.path.join(root, change.path)
+        try:
+            safewrite.target(root, change.path)
+            data = safewrite.read(full)
+            old = safewrite.read(os.path.join(root, change.old_path)) if change.old_path else None
+        except OSError as error:
+            return str(error).rstrip(".") if isinstance(error, safewrite.UnsafePath) else \
+                f"{change.path} cannot be read ({_reason(error)}); nothing was changed"
+        if change.old_path:
+            if old is None or old != _bytes(change.before or ""):
+                return f"{change.old_path} changed while migguard was working; nothing was changed, run fix again"
+            if data is not None and change.path not in {c.old_path for c in changes}:
+                return f"{change.path} exists already; migguard never overwrites a migration"
+        elif change.before is None:
+            if os.path.lexists(full):
+                return f"{change.path} exists already (another fix?); migguard never overwrites a migration"
+        elif data != _bytes(change.before):
+            return f"{change.path} changed while migguard was working; nothing was changed, run fix again"
+    if stage:
+        index = os.environ.get("GIT_INDEX_FILE")
+        try:
+            index_path = os.path.join(root, index) if index else str(gitio.git_path(root, "index"))
+        except gitio.GitError as error:
+            return str(error)
+        if os.path.lexists(index_path + ".lock"):
+            return (f"git's index is locked ({index_path}.lock exists: another git command is running, "
+                    f"or one crashed and left it); nothing was changed")
+    return None
+
+
+def _lock(root: str) -> int:
+    """Hold `<git-dir>/migguard/fix.lock` so two fixes never write at once; the lock ends with the process."""
+    import fcntl
+
+    directory = gitio.common_dir(root) / "migguard"
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(directory / "fix.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + LOCK_WAIT
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return descriptor
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BlockingIOError(0, f"another migguard fix has held {directory / 'fix.lock'} "
+                                             f"for {LOCK_WAIT:.0f} seconds") from None
+                time.sleep(0.05)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+class _interrupts_raise:
+    """While files are being written, SIGTERM raises (like Ctrl-C) so the files are put back first."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            def stop(number: int, frame: object) -> None:
+                raise KeyboardInterrupt(f"signal {number}")
+
+            self.previous = signal.signal(signal.SIGTERM, stop)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def verify(root: str, plans: list[Plan], before: Project) -> str | None:
     """None when every touched app now has one leaf and no new problem appeared; else why not."""
-    after = load_worktree(root, before.config)
+    after = load_worktree(root, before.config, scope=before.scope)
     old_problems = {issue.message for issue in before.issues if issue.fatal}
     new_problems = [issue.message for issue in after.issues if issue.fatal and issue.message not in old_problems]
     if new_problems:
@@ -306,19 +492,59 @@ def verify(root: str, plans: list[Plan], before: Project) -> str | None:
     return None
 
 
-def restore(root: str, backup: dict[str, bytes | None]) -> None:
+def restore(root: str, backup: dict[str, bytes | None], created: set[str] | None = None) -> list[str]:
+    """Put every file back as `backup` holds it; carry on past a failure. What could not be put
+    back is returned, a phrase each (its bytes saved to a rescue folder, which the phrase names).
+
+    Only files in `created` are removed (default: every file the backup did not have)."""
+    failed: list[str] = []
+    rescue: str | None = None
     for path, data in backup.items():
         full = os.path.join(root, path)
-        if data is None:
-            if os.path.exists(full):
-                os.remove(full)
-        else:
-            Path(full).write_bytes(data)
+        try:
+            if data is None:
+                if (created is None or path in created) and os.path.lexists(full):
+                    safewrite.remove(root, path)
+                continue
+            try:
+                now = safewrite.read(full)
+            except OSError:
+                now = None
+            if now != data:
+                if now is None and os.path.lexists(full):
+                    os.unlink(full)
+                safewrite.write(root, path, data, create=now is None)
+        except OSError as error:
+            reason = _reason(error)
+            if data is not None:
+                import tempfile
+
+                try:
+                    rescue = rescue or tempfile.mkdtemp(prefix="migguard-rescue-")
+                    saved = os.path.join(rescue, path)
+                    os.makedirs(os.path.dirname(saved), exist_ok=True)
+                    with open(saved, "wb") as handle:
+                        handle.write(data)
+                    failed.append(f"{path} ({reason}; its bytes are saved in {saved})")
+                    continue
+                except OSError:
+                    pass
+            failed.append(f"{path} ({reason})")
+    return failed
 
 
 def stage_paths(root: str, paths: list[str]) -> None:
-    """Stage the touched files, renames included (git records a move as delete plus add, like `git mv`)."""
-    gitio.run(["add", "-A", "--", *paths], root)
+    """Stage the touched files, renames included (git records a move as delete plus add, like `git mv`).
+
+    A path neither on disk nor in the index (an untracked migration that was renamed) has nothing to stage."""
+    env = {**os.environ, "GIT_LITERAL_PATHSPECS": "1"}
+    present = [path for path in paths if os.path.lexists(os.path.join(root, path))]
+    gone = [path for path in paths if path not in present]
+    if gone:
+        tracked = gitio.run(["ls-files", "-z", "--", *gone], root, env=env).decode("utf-8", "surrogateescape")
+        present += [path for path in gone if path in set(tracked.split("\0"))]
+    if present:
+        gitio.run(["add", "-A", "--", *present], root, env=env)
 
 
 def journal(root: str, plans: list[Plan]) -> None:

@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple
 from migguard import config as config_module, discovery, gitio
 from migguard.config import Config
 from migguard.discovery import Package
+from migguard.gitio import TreeEntry
 from migguard.errors import InputError
 
 
@@ -23,17 +24,54 @@ class RevisionInputs(NamedTuple):
     common_dir: Path
     config: Config
     packages: list[Package]
+    problems: tuple[tuple[str, str], ...] = ()
 
     def content_key(self) -> str:
         """Equal for two commits whose migrations, lock files and configuration are the same."""
         import hashlib
 
-        digest = hashlib.sha1(repr(self.config).encode())
+        digest = hashlib.sha1(repr((self.config, self.problems)).encode())
         for package in self.packages:
-            digest.update(f"\0{package.path}\0{package.lock}".encode())
+            digest.update(f"\0{package.path}\0{package.lock}\0{package.app_config}\0{package.notes}".encode())
             for name in sorted(package.modules):
                 digest.update(f"\0{name}={package.modules[name]}".encode())
         return digest.hexdigest()
+
+
+CONFIG_FILES = ("pyproject.toml", "setup.cfg")
+MAX_CONFIG_SIZE = 1 << 20
+REGULAR_MODES = ("100644", "100755")
+
+
+def config_in(cwd: str | Path, entries: list[TreeEntry]) -> Config:
+    """The configuration held by a tree's `pyproject.toml` / `setup.cfg` (regular files only, bounded)."""
+    found = {entry.path: entry for entry in entries if entry.path in CONFIG_FILES}
+    for name, entry in found.items():
+        if entry.mode not in REGULAR_MODES:
+            what = "a symbolic link" if entry.mode == "120000" else "not a regular file"
+            raise InputError(f"{name} is {what} in this commit; migguard reads its configuration only from a regular file.")
+    sizes = gitio.blob_sizes(cwd, [entry.oid for entry in found.values()])
+    for name, entry in found.items():
+        if sizes.get(entry.oid, 0) > MAX_CONFIG_SIZE:
+            raise InputError(f"{name} is larger than {MAX_CONFIG_SIZE >> 20} MiB; migguard does not read it.")
+    blobs = gitio.cat_blobs(cwd, [entry.oid for entry in found.values()])
+
+    def read_root_text(path: str) -> str | None:
+        entry = found.get(path)
+        if entry is None:
+            return None
+        return blobs.get(entry.oid, b"").decode("utf-8", "replace")
+
+    return config_from(read_root_text)
+
+
+def config_at(cwd: str | Path, rev: str) -> Config:
+    """The configuration of commit `rev` (its top-level files only: one `git ls-tree`)."""
+    try:
+        entries = gitio.ls_tree(cwd, f"{rev}^{{tree}}", recursive=False)
+    except gitio.GitError as error:
+        raise InputError(str(error)) from None
+    return config_in(cwd, entries)
 
 
 def revision_inputs(cwd: str | Path, rev: str, under: str | None = None) -> RevisionInputs:
@@ -43,13 +81,7 @@ def revision_inputs(cwd: str | Path, rev: str, under: str | None = None) -> Revi
         entries = gitio.ls_tree(cwd, tree)
     except gitio.GitError as error:
         raise InputError(str(error)) from None
-    by_path = {entry.path: entry.oid for entry in entries if entry.kind == "blob"}
-
-    def read_root_text(path: str) -> str | None:
-        oid = by_path.get(path)
-        if oid is None:
-            return None
-        return gitio.cat_blobs(cwd, [oid]).get(oid, b"").decode("utf-8", "replace")
-
-    config = config_from(read_root_text)
-    return RevisionInputs(common, config, discovery.in_tree(entries, config, prefix if under is None else under))
+    config = config_in(cwd, entries)
+    problems: list[tuple[str, str]] = []
+    packages = discovery.in_tree(entries, config, prefix if under is None else under, problems)
+    return RevisionInputs(common, config, packages, tuple(problems))

@@ -131,19 +131,41 @@ def rewrite_references(source: str, renames: dict[Key, str],
     """Rename `(app, old)` to `(app, renames[...])` in dependencies, run_before and replaces.
 
     `repoint = (app, parents, new_parent)` also points the first same-app dependency on one of
-    `parents` at `new_parent`; a migration with no such dependency gets one appended."""
+    `parents` at `new_parent`; a migration with no such dependency gets one appended.
+    Every other byte stays: a UTF-8 byte order mark, CR-only or CRLF line ends, a missing final newline."""
+    bom = "\ufeff" if source.startswith("\ufeff") else ""
+    body = source[len(bom):]
+    cr_only = "\r" in body and "\n" not in body
+    if cr_only:
+        body = body.replace("\r", "\n")
     try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        raise RewriteError(f"is not valid Python (line {error.raw_line})") from None
+        module = cst.parse_module(body)
+    except (cst.ParserSyntaxError, RecursionError, MemoryError) as error:
+        line = getattr(error, "raw_line", None)
+        raise RewriteError(f"is not valid Python{f' (line {line})' if line else ''}") from None
+    if module.code != body:
+        raise RewriteError("has line endings or bytes migguard cannot rewrite without changing others")
     rewriter = _ReferenceRewriter(renames, repoint)
     module = module.visit(rewriter)
     if repoint and not rewriter.repointed:
         module = _append_dependency(module, (repoint[0], repoint[2]))
-    return module.code
+    code = module.code
+    return bom + (code.replace("\n", "\r") if cr_only else code)
+
+
+def _quote_of(elements: list[cst.Element]) -> str:
+    """The quote the list's strings use (single quotes when it has none)."""
+    for element in elements:
+        for node in (element.value, *(getattr(element.value, "elements", None) and
+                                       [e.value for e in element.value.elements] or [])):
+            if isinstance(node, cst.SimpleString) and node.quote in ("'", '"'):
+                return node.quote
+    return "'"
 
 
 def _append_dependency(module: cst.Module, key: Key) -> cst.Module:
+    """Append `key` to the literal `dependencies` list, laid out like the elements already there."""
+
     class Appender(cst.CSTTransformer):
         done = False
 
@@ -154,24 +176,78 @@ def _append_dependency(module: cst.Module, key: Key) -> cst.Module:
             target = updated.targets[0].target if len(updated.targets) == 1 else None
             if self.done or not (isinstance(target, cst.Name) and target.value == "dependencies"):
                 return updated
-            if not isinstance(updated.value, (cst.List, cst.Tuple)):
+            container = updated.value
+            if not isinstance(container, (cst.List, cst.Tuple)):
+                return updated
+            if isinstance(container, cst.Tuple) and not container.lpar:
                 return updated
             self.done = True
-            element = cst.Element(cst.Tuple([cst.Element(cst.SimpleString(repr(key[0]))),
-                                             cst.Element(cst.SimpleString(repr(key[1])))]))
-            elements = list(updated.value.elements)
-            if elements:
-                last = elements[-1]
-                comma = last.comma if isinstance(last.comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-                elements[-1] = last.with_changes(comma=comma)
-                element = element.with_changes(comma=last.comma)
-            return updated.with_changes(value=updated.value.with_changes(elements=[*elements, element]))
+            elements = list(container.elements)
+            quote = _quote_of(elements)
+            pair = cst.Tuple([cst.Element(cst.SimpleString(f"{quote}{key[0]}{quote}"),
+                                          comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                              cst.Element(cst.SimpleString(f"{quote}{key[1]}{quote}"))])
+            opening = container.lbracket if isinstance(container, cst.List) else container.lpar[0]
+            closing = container.rbracket if isinstance(container, cst.List) else container.rpar[0]
+            separator = opening.whitespace_after
+            if len(elements) >= 2 and isinstance(elements[-2].comma, cst.Comma):
+                separator = elements[-2].comma.whitespace_after
+            if isinstance(separator, cst.ParenthesizedWhitespace):
+                separator = separator.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[])
+            if not elements:
+                if isinstance(separator, cst.ParenthesizedWhitespace):
+                    inner = separator.with_changes(last_line=cst.SimpleWhitespace(separator.last_line.value + "    "))
+                    opening = opening.with_changes(whitespace_after=inner)
+                    element = cst.Element(pair, comma=cst.Comma(whitespace_after=opening.whitespace_after
+                                                                .with_changes(last_line=separator.last_line)))
+                else:
+                    element = cst.Element(pair)
+                return self._with(updated, container, opening, closing, [element])
+            last = elements[-1]
+            if isinstance(last.comma, cst.Comma) and isinstance(last.comma.whitespace_after, cst.ParenthesizedWhitespace):
+                between, end = _split_line(separator, last.comma.whitespace_after)
+                element = cst.Element(pair, comma=last.comma.with_changes(whitespace_after=end))
+                elements[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=between))
+            elif isinstance(last.comma, cst.Comma):
+                between, end = _split_line(separator, closing.whitespace_before)
+                closing = closing.with_changes(whitespace_before=end)
+                element = cst.Element(pair, comma=last.comma)
+                elements[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=between))
+            else:
+                between, end = _split_line(separator, closing.whitespace_before)
+                closing = closing.with_changes(whitespace_before=end)
+                element = cst.Element(pair)
+                elements[-1] = last.with_changes(comma=cst.Comma(whitespace_after=between))
+            return self._with(updated, container, opening, closing, [*elements, element])
+
+        @staticmethod
+        def _with(updated: cst.Assign, container: cst.List | cst.Tuple, opening: cst.CSTNode,
+                  closing: cst.CSTNode, elements: list[cst.Element]) -> cst.Assign:
+            if isinstance(container, cst.List):
+                value = container.with_changes(lbracket=opening, rbracket=closing, elements=elements)
+            else:
+                value = container.with_changes(lpar=[opening, *container.lpar[1:]],
+                                               rpar=[closing, *container.rpar[1:]], elements=elements)
+            return updated.with_changes(value=value)
 
     appender = Appender()
     module = module.visit(appender)
     if not appender.done:
         raise RewriteError("has no literal `dependencies` list to point at the new parent")
     return module
+
+
+def _split_line(separator: cst.BaseParenthesizableWhitespace, end: cst.BaseParenthesizableWhitespace
+                ) -> tuple[cst.BaseParenthesizableWhitespace, cst.BaseParenthesizableWhitespace]:
+    """The whitespace between the last old element and the new one, and after the new one.
+
+    A comment ending the old last element's line stays on that line; the line break and indent
+    come from the list's own layout (one space in a one-line list)."""
+    if not isinstance(separator, cst.ParenthesizedWhitespace):
+        return cst.SimpleWhitespace(" "), end
+    if isinstance(end, cst.ParenthesizedWhitespace):
+        return separator.with_changes(first_line=end.first_line), end.with_changes(first_line=cst.TrailingWhitespace())
+    return separator, end
 
 
 def parse_number(name: str) -> int | None:

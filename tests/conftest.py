@@ -230,3 +230,6 @@ def diverge_models(project: DjangoProject, feature: tuple[str, str], main: tuple
     commit_models(project, app, *feature, "feature")
     git(project.root, "checkout", "-q", "main")
     commit_models(project, app, *main, "main")
+
+
+from postgres import postgres_database, postgres_databases, postgres_server  # noqa: E402,F401  (real PostgreSQL fixtures)

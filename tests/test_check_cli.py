@@ -41,7 +41,8 @@ def test_conflict_in_every_format(merged: DjangoProject) -> None:
     result = json.loads(out)
     assert status == 1
     assert result["ok"] is False and result["conflicts"] == ["api"]
-    assert result["apps"] == [{"app": "api", "path": "api/migrations",
+    assert result["version"] == 1
+    assert result["apps"] == [{"app": "api", "project": "", "path": "api/migrations",
                                "leaves": ["0003_person_country", "0003_person_discipline"], "lock": "missing"}]
     assert result["errors"][0]["path"] == "api/migrations/0003_person_discipline.py"
     status, out, _ = migguard(merged.root, "check", "--format", "github")
@@ -92,7 +93,7 @@ def test_broken_migration_files_name_file_and_line(tmp_path: Path, case: str) ->
     project = DjangoProject(tmp_path / "p")
     text, where, message = BROKEN[case]
     write(project.add_app("shop", EMPTY_MODELS), {"0001_initial": migration(), "0002_bad": text})
-    status, out, err = migguard(project.root, "check")
+    status, out, err = migguard(project.root, "check", ".")
     assert status == 1 and "Traceback" not in out + err
     line = next(line for line in out.splitlines() if message in line)
     assert line.startswith("error: shop/migrations/0002_bad.py ") and line.endswith(f"(shop/migrations/{where})")
@@ -107,7 +108,7 @@ def test_dynamic_dependency_warns_and_goes_on(tmp_path: Path) -> None:
     })
     (project.root / "shop/migrations/max_migration.py").unlink()
     (project.root / "shop/migrations/max_migration.txt").write_text("0002_dynamic\n")
-    status, out, _ = migguard(project.root, "check")
+    status, out, _ = migguard(project.root, "check", ".")
     assert status == 0
     assert "warning: shop/migrations/0002_dynamic.py dynamic entry in dependencies cannot be read statically; ignored" \
            " (shop/migrations/0002_dynamic.py:5)" in out
@@ -117,7 +118,7 @@ def test_cycle(tmp_path: Path) -> None:
     project = DjangoProject(tmp_path / "p")
     write(project.add_app("shop", EMPTY_MODELS), {
         "0001_initial": migration("[('shop', '0002_b')]"), "0002_b": migration("[('shop', '0001_initial')]")})
-    status, out, _ = migguard(project.root, "check")
+    status, out, _ = migguard(project.root, "check", ".")
     assert status == 1
     assert "is part of a dependency cycle: shop.0001_initial -> shop.0002_b -> shop.0001_initial" in out
 
@@ -126,12 +127,12 @@ def test_two_packages_with_one_label(tmp_path: Path) -> None:
     project = DjangoProject(tmp_path / "p")
     write(project.add_app("shop", EMPTY_MODELS), {"0001_initial": migration()})
     write(project.add_app("legacy.shop", EMPTY_MODELS), {"0001_initial": migration()})
-    status, out, _ = migguard(project.root, "check")
+    status, out, _ = migguard(project.root, "check", ".")
     assert status == 1
     assert ("error: shop/migrations and legacy/shop/migrations both hold migrations of app 'shop'; "
             "set one app's path under `apps` in [tool.migguard] (shop/migrations:1)") in out
     (project.root / "pyproject.toml").write_text('[tool.migguard]\napps = {old_shop = "legacy/shop"}\nlockfile = ""\n')
-    status, out, _ = migguard(project.root, "check", "--format", "json")
+    status, out, _ = migguard(project.root, "check", ".", "--format", "json")
     assert status == 0 and [app["app"] for app in json.loads(out)["apps"]] == ["old_shop", "shop"]
 
 
@@ -147,7 +148,7 @@ def test_bad_lock_files(tmp_path: Path, content: bytes, expected: str) -> None:
     project = DjangoProject(tmp_path / "p")
     write(project.add_app("shop", EMPTY_MODELS), {"0001_initial": migration(), "0002_b": migration("[('shop', '0001_initial')]")})
     (project.root / "shop/migrations/max_migration.txt").write_bytes(content)
-    status, out, err = migguard(project.root, "check")
+    status, out, err = migguard(project.root, "check", ".")
     assert status == 1 and "Traceback" not in err
     assert f"shop/migrations/max_migration.txt {expected}" in out
 
@@ -161,7 +162,7 @@ def test_no_migration_is_ever_imported(tmp_path: Path) -> None:
                             header=f"from django.db import migrations\nopen({str(canary)!r}, 'w')\n"),
     })
     (project.root / "shop/migrations/__init__.py").write_text(f"open({str(canary)!r}, 'w')\n")
-    status, out, _ = migguard(project.root, "check", "--format", "json")
+    status, out, _ = migguard(project.root, "check", ".", "--format", "json")
     assert json.loads(out)["apps"][0]["leaves"] == ["0002_b"]
     assert not canary.exists()
 
@@ -191,6 +192,6 @@ def test_a_mangled_operations_list_is_reported(tmp_path: Path) -> None:
     project = DjangoProject(tmp_path / "p")
     text = migration("[('shop', '0001_initial')]").replace("operations = []", "operations = [\n        migrations.RunSQL('x',\n")
     write(project.add_app("shop", EMPTY_MODELS), {"0001_initial": migration(), "0002_bad": text})
-    status, out, _ = migguard(project.root, "check")
+    status, out, _ = migguard(project.root, "check", ".")
     assert status == 1
     assert "error: shop/migrations/0002_bad.py is not valid Python" in out

@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import DjangoProject, diverge, git, run
+from conftest import DjangoProject, clean_env, diverge, git, run
 
 from test_fix import COUNTRY, DISCIPLINE
 from test_git_flows import MERGE_FILE, assert_clean_and_one_leaf, head_files, migguard_lines
@@ -100,10 +100,16 @@ def test_husky(seed: DjangoProject, tmp_path: Path) -> None:
     assert (seed.root / ".husky/pre-commit").read_text().startswith("echo team-pre-commit\n# migguard-hook-shim")
     assert not (seed.root / ".git/hooks/post-merge").exists()
     assert not any("migguard" in p.read_text() for p in (seed.root / ".husky/_").iterdir() if p.is_file())
+    assert not any(sys.prefix in p.read_text() for p in (seed.root / ".husky").iterdir() if p.is_file())
     assert migguard(seed.root, "status").returncode == 0
     commit_all(seed, "husky and migguard")
     assert_merge_and_rebase_resolve(seed)
     assert_push_gate(seed, tmp_path)
+    teammate = git(seed.root, "push", str(tmp_path / "gate.git"), "main", check=False,
+                   env=clean_env(PATH="/usr/local/bin:/usr/bin:/bin"))
+    assert teammate.returncode == 0, teammate.stderr
+    assert ("migguard: not on PATH, so the pre-push hook checked nothing (install migguard to have it checked)."
+            in teammate.stderr.splitlines())
     migguard(seed.root, "uninstall")
     assert (seed.root / ".husky/pre-commit").read_text() == "echo team-pre-commit\n"
     assert not (seed.root / ".husky/post-merge").exists()
@@ -164,7 +170,7 @@ def test_server_side_pre_receive(seed: DjangoProject, tmp_path: Path) -> None:
     assert "remote: migguard:   app 'api' has 2 leaf migrations (0003_person_country, 0003_person_discipline)" in refused.stderr
     assert git(server, "rev-parse", "--verify", "-q", "main", check=False).returncode != 0
     assert migguard(seed.root, "fix").returncode == 0
-    git(seed.root, "commit", "-qm", "merge migrations")
+    git(seed.root, "commit", "-q", "--amend", "--no-edit")  # every pushed commit must pass, not only the tip
     git(seed.root, "push", "-q", "--no-verify", str(server), "main")
     assert git(server, "rev-parse", "main").stdout.strip() == git(seed.root, "rev-parse", "main").stdout.strip()
     git(seed.root, "push", "-q", "--no-verify", str(server), "--delete", "main", check=False)

@@ -1,15 +1,13 @@
-"""Configuration changes what the hooks do; `migguard graph`; the pre-commit manifest."""
+"""Configuration changes what the hooks do; `migguard graph`."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from conftest import DjangoProject, clean_env, commit_models, diverge, diverge_models, git, person_models, run
+from conftest import DjangoProject, commit_models, diverge, diverge_models, git, person_models, run
 
 from test_fix import COUNTRY, DISCIPLINE, assert_django_happy, files
 from test_git_flows import assert_clean_and_one_leaf, head_files, install, migguard_lines
-
-REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def migguard(cwd: Path, *args: str, check: bool = True):
@@ -82,21 +80,3 @@ def test_graph_command(seed: DjangoProject) -> None:
     assert '"api.0002_prev" -> "api.0003_person_country";' in dot
     missing = migguard(seed.root, "graph", "nope", check=False)
     assert missing.returncode == 2 and missing.stderr.strip() == "migguard: no app 'nope' with migrations here (apps: api)."
-
-
-def test_pre_commit_manifest_hooks_run_through_pre_commit(seed: DjangoProject, tmp_path: Path) -> None:
-    pre_commit = str(Path(sys.executable).parent / "pre-commit")
-    assert run([pre_commit, "validate-manifest", ".pre-commit-hooks.yaml"], REPOSITORY).returncode == 0
-    env = clean_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
-    migguard(seed.root, "lock")
-    commit_models(seed, "api", person_models("email = models.EmailField(blank=True)", COUNTRY), "country", "country")
-    lock = run([pre_commit, "try-repo", str(REPOSITORY), "migguard-lock", "--all-files"], seed.root, check=False, env=env)
-    assert lock.returncode == 1 and "files were modified by this hook" in lock.stdout
-    assert (seed.root / "api/migrations/max_migration.txt").read_text() == "0003_country\n"
-    git(seed.root, "commit", "-qam", "lock")
-    git(seed.root, "reset", "-q", "--hard", "HEAD~2")
-    diverge(seed, [COUNTRY], [DISCIPLINE])
-    git(seed.root, "merge", "-q", "--no-edit", "feature")
-    gate = run([pre_commit, "try-repo", str(REPOSITORY), "migguard-check", "--hook-stage", "pre-push", "--all-files"],
-               seed.root, check=False, env=env)
-    assert gate.returncode == 1 and "app 'api' has 2 leaf migrations" in gate.stdout

@@ -267,7 +267,7 @@ def test_bypassed_merge_is_refused_by_pre_push_until_fixed(repo: DjangoProject, 
     assert "run `migguard fix`" in message and "--no-verify" in message
     assert git(remote, "rev-parse", "main").stdout.strip() != git(repo.root, "rev-parse", "main").stdout.strip()
     assert migguard(repo.root, "fix").startswith("api: wrote")
-    git(repo.root, "commit", "-qm", "merge migrations")
+    git(repo.root, "commit", "-q", "--amend", "--no-edit")  # every pushed commit must pass, not only the tip
     pushed = git(repo.root, "push", "origin", "main")
     assert migguard_lines(pushed) == []
     git(repo.root, "push", "-q", "origin", "feature")

@@ -1,0 +1,100 @@
+"""The post-rewrite hook's questions to the databases, asked only when migrations are about to be renamed.
+
+`before_renaming` runs before any file changes: it asks each database of the settings (in a Django
+subprocess) which of the migrations it recorded, and names the apps that must get a merge migration
+instead (applied on a database that is not on this machine, or one that cannot be asked).
+`bring_along` runs after the rename: each local database that applied a renamed migration is repaired
+(rows renamed, upstream migrations applied, schema proven) or left untouched with the reason."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable
+
+Key = tuple[str, str]
+_PENDING: dict[str, list[str]] = {}
+
+
+def say(line: str) -> None:
+    print(f"migguard: {line}", file=sys.stderr)
+
+
+def before_renaming(root: str, plans: Iterable[Any]) -> dict[str, str]:
+    """App label -> why it must not be renamed. Remembers the local databases to bring along afterwards."""
+    _PENDING.clear()
+    renames = {(plan.app, old): new for plan in plans for old, new in (plan.renames or [])}
+    if not renames:
+        return {}
+    from migguard.django import locate
+
+    try:
+        where = locate.target(root)
+    except locate.NoSettings:
+        return {}
+    try:
+        done = locate.run_worker(where, {"command": "applied", "names": sorted(renames)}, capture=True)
+        answers = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError):
+        answers = None
+    apps = sorted({app for app, _ in renames})
+    if answers is None:
+        reason = (f"could not ask the databases of {where.settings} which migrations they applied "
+                  f"({_last_line(done.stderr) if 'done' in locals() else 'Python did not start'})")
+        return {app: reason for app in apps}
+    refused: dict[str, str] = {}
+    along: dict[str, list[str]] = {}
+    for answer in answers:
+        alias, applied = answer["database"], [tuple(key) for key in answer["applied"]]
+        if answer["error"]:
+            for app in apps:
+                refused.setdefault(app, f"database {alias!r} could not be asked ({answer['error']})")
+            continue
+        for app, name in applied:
+            if not answer["local"]:
+                refused.setdefault(app, f"{app}.{name} is applied in database {alias!r}, which is not on this "
+                                        f"machine (a hook never writes it)")
+            elif answer["findings"]:
+                refused.setdefault(app, f"{app}.{name} is applied in database {alias!r}, which already holds "
+                                        f"{', '.join(answer['findings'])} (`migguard db status`), so bringing it "
+                                        f"along could not be proven")
+            else:
+                along.setdefault(app, []).append(alias)
+    for app, aliases in sorted(along.items()):
+        if app in refused:
+            continue
+        for alias in aliases:
+            _PENDING.setdefault(alias, []).append(app)
+        names = ", ".join(sorted(name for key_app, name in renames if key_app == app))
+        say(f"{app}: {names} applied in database {', '.join(repr(a) for a in sorted(set(aliases)))}: renumbering, "
+            f"and bringing the database along")
+    for app, reason in sorted(refused.items()):
+        say(f"{app}: not renumbered: {reason}; writing a merge migration instead")
+    return refused
+
+
+def bring_along(root: str) -> None:
+    """Repair each local database that applied a migration the hook just renamed; one line each."""
+    pending = dict(_PENDING)
+    _PENDING.clear()
+    if not pending:
+        return
+    from migguard.django import locate
+
+    try:
+        where = locate.target(root)
+    except locate.NoSettings:
+        return
+    for alias in sorted(pending):
+        done = locate.run_worker(where, {"command": "repair", "database": alias, "apply": True, "brief": True},
+                                 capture=True)
+        text = (done.stdout.strip() or _last_line(done.stderr)).splitlines()
+        if done.returncode == 0:
+            say(f"database {alias!r} brought along: {text[-1] if text else 'repaired'}")
+        else:
+            say(f"database {alias!r} NOT brought along, nothing in it changed: {text[-1] if text else 'failed'}; "
+                f"see `migguard db repair --database {alias}` before you run migrate")
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1].removeprefix("migguard: ") if lines else "no answer"

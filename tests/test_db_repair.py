@@ -1,0 +1,132 @@
+"""`migguard db status|repair`: a migration applied on a branch and renamed while the database was away.
+
+Real git, Django's own makemigrations/migrate, real SQLite files and a real PostgreSQL server."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import DjangoProject, commit_models, diverge, git, person_models
+from dbstory import (COUNTRY, DISCIPLINE, assert_healthy, database, database_away, dump, fresh,  # noqa: F401
+                     migguard, migrate_and_store, prepare, saved_file)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql_without_createdb"], indirect=True)
+def test_status_and_repair_after_a_rebase_keep_every_row(seed: DjangoProject, database, fresh) -> None:
+    prepare(seed, database)
+    diverge(seed, [DISCIPLINE], [COUNTRY])
+    git(seed.root, "checkout", "-q", "feature")
+    before = migrate_and_store(seed)
+    with database_away(seed):
+        git(seed.root, "rebase", "main")
+    assert (seed.root / "api/migrations/0004_person_discipline.py").exists()
+
+    status = migguard(seed, "db", "status", "--format", "json")
+    assert status.returncode == 1, status.stderr
+    found = json.loads(status.stdout)
+    assert found["ok"] is False and found["database"] == "default"
+    assert [(f["code"], f["app"], f["migrations"]) for f in found["findings"]] == [
+        ("renamed", "api", ["0003_person_discipline", "0004_person_discipline"])]
+
+    plan = migguard(seed, "db", "repair")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "rename row api.0003_person_discipline -> 0004_person_discipline" in plan.stdout
+    assert "apply api.0003_person_country" in plan.stdout
+    assert "UPDATE" in plan.stdout and "proof: the schema equals a fresh database" in plan.stdout
+    assert dump(seed) == before, "the plan changed the database"
+
+    done = migguard(seed, "db", "repair", "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired:" in done.stdout
+    saved = saved_file(done.stdout).read_text()
+    assert "INSERT INTO" in saved and "'0003_person_discipline'" in saved
+
+    again = migguard(seed, "db", "repair")
+    assert again.returncode == 0 and "nothing to repair" in again.stdout
+    assert_healthy(seed, before, fresh)
+
+
+def test_two_rebases_without_a_journal_are_found_in_git_history(seed: DjangoProject, postgres_databases) -> None:
+    database = postgres_databases()
+    prepare(seed, database)
+    diverge(seed, [DISCIPLINE], [COUNTRY])
+    git(seed.root, "checkout", "-q", "feature")
+    before = migrate_and_store(seed)
+    with database_away(seed):
+        git(seed.root, "rebase", "main")
+        git(seed.root, "checkout", "-q", "main")
+        commit_models(seed, "api", person_models("email = models.EmailField(blank=True)", COUNTRY,
+                                                 "city = models.CharField(max_length=40, default='')"),
+                      "person_city", "main: city")
+        git(seed.root, "checkout", "-q", "feature")
+        git(seed.root, "rebase", "main")
+    assert (seed.root / "api/migrations/0005_person_discipline.py").exists()
+    common = Path(git(seed.root, "rev-parse", "--git-common-dir").stdout.strip())
+    (seed.root / common / "migguard" / "renames.tsv").unlink()
+
+    status = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)
+    assert [(f["code"], f["migrations"]) for f in status["findings"]] == [
+        ("renamed", ["0003_person_discipline", "0005_person_discipline"])]
+    assert "found in git history" in status["findings"][0]["message"]
+    done = migguard(seed, "db", "repair", "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "apply api.0003_person_country" in done.stdout and "apply api.0004_person_city" in done.stdout
+    assert_healthy(seed, before, postgres_databases())
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_branch_switch_is_reported_with_the_branch_and_never_changed(seed: DjangoProject, database) -> None:
+    prepare(seed, database)
+    diverge(seed, [DISCIPLINE], [COUNTRY])
+    git(seed.root, "checkout", "-q", "feature")
+    before = migrate_and_store(seed)
+    git(seed.root, "checkout", "-q", "main")
+
+    status = migguard(seed, "db", "status")
+    assert status.returncode == 1
+    assert "other_branch: api.0003_person_discipline is recorded but exists only on feature" in status.stdout
+    found = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)["findings"]
+    assert found == [{"code": "other_branch", "app": "api", "migrations": ["0003_person_discipline"],
+                      "branch": "feature", "message": found[0]["message"]}]
+    repair = migguard(seed, "db", "repair", "--apply")
+    assert repair.returncode == 1 and "left alone (other_branch)" in repair.stdout
+    assert dump(seed) == before
+
+
+FAILING_UPSTREAM = '''
+from django.db import migrations, models
+
+
+def refuse(apps, schema_editor):
+    if apps.get_model("api", "Person").objects.exists():
+        raise RuntimeError("country cannot be filled for existing people")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("api", "0002_prev")]
+    operations = [
+        migrations.AddField("person", "country", models.CharField(max_length=32, default="")),
+        migrations.RunPython(refuse, migrations.RunPython.noop),
+    ]
+'''
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_failure_during_repair_restores_everything(seed: DjangoProject, database) -> None:
+    prepare(seed, database)
+    diverge(seed, [DISCIPLINE], [COUNTRY])
+    (seed.root / "api/migrations/0003_person_country.py").write_text(FAILING_UPSTREAM)
+    git(seed.root, "commit", "-qam", "main: country refuses existing rows")
+    git(seed.root, "checkout", "-q", "feature")
+    before = migrate_and_store(seed)
+    with database_away(seed):
+        git(seed.root, "rebase", "main")
+
+    done = migguard(seed, "db", "repair", "--apply")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "refused, nothing changed: RuntimeError: country cannot be filled for existing people" in done.stdout
+    assert dump(seed) == before
+    status = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)
+    assert [f["code"] for f in status["findings"]] == ["renamed"]
