@@ -32,6 +32,13 @@ def say(line: str) -> None:
     print(f"{lead}migguard: {line}", file=sys.stderr)
 
 
+def own_line() -> None:
+    """Start a new line now if the next line needs one (for output migguard does not print with `say`)."""
+    if _OWN_LINE["pending"]:
+        _OWN_LINE["pending"] = False
+        print(file=sys.stderr)
+
+
 def under_rebase() -> bool:
     """Whether a rebase runs this process (git sets these for what it starts while replaying commits)."""
     return "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ

@@ -214,7 +214,7 @@ def compose(project: Project, plans: list[Plan]) -> list[Plan]:
     if not moves:
         return plans
     renumbering = Renumbering(moves)
-    owned: dict[str, list[Change]] = {plan.app: [] for plan in plans}
+    owned: dict[str, list[Change]] = {move.app: [] for move in moves}
     for app_label, app in sorted(project.apps.items()):
         for name in sorted(app.files):
             key = (app_label, name)
