@@ -68,6 +68,10 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
             f"commit it with `git commit`")
     finally:
         carry_autostash(root, renumbering, _packages(root))
+    if renumbering.renames:
+        from migguard.django.hook import bring_along
+
+        bring_along(root)
     return 0
 
 
@@ -115,9 +119,9 @@ def decide_renames(root: str, project, plans: list[Plan]) -> list[Plan]:  # noqa
     """The one place where the migrations about to be renamed are known (`plan.move.renames`) and
     each app can still get a merge migration instead (`fixing.merge_instead`).
 
-    Today: an `--autostash` holding an edit to a migration about to be renamed must follow it to
-    the new name, else the app is merged instead. The local databases are asked here too (the db
-    room's `before_renaming`; `bring_along` after `record` in `post_rewrite`)."""
+    Asked in turn: the local databases (`migguard.django.hook.before_renaming`: an app applied on a
+    database that cannot be brought along is merged instead), then an `--autostash` holding an edit
+    to a migration about to be renamed (it must follow the rename, else the app is merged)."""
     from migguard.fixing import merge_instead
     from migguard.hooks.runner import own_line, say
 
@@ -125,6 +129,11 @@ def decide_renames(root: str, project, plans: list[Plan]) -> list[Plan]:  # noqa
     if not renaming:
         return plans
     own_line()
+    from migguard.django.hook import before_renaming
+
+    refused = before_renaming(root, renaming)
+    plans = [merge_instead(project, plan, refused[plan.app]) if plan.app in refused and plan.move else plan
+             for plan in plans]
     moves = [plan.move for plan in plans if plan.move is not None]
     stash = _autostash(root)
     if not moves or stash is None:
