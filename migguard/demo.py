@@ -153,6 +153,7 @@ class Demo:
         self.say("The same two changes on fresh branches; bob rebases onto alice's")
         self.developer_adds("alice-2", base, COUNTRY, "")
         self.developer_adds("bob-2", base, "", DISCIPLINE)
+        (self.root / "db.sqlite3").unlink(missing_ok=True)  # each story migrates a fresh database
         done = self.git("rebase", "alice-2")
         self.show_migrations()
         renamed = "0003_person_discipline.py"
