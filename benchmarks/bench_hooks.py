@@ -3,7 +3,7 @@
     python benchmarks/bench_hooks.py [--size 5000] [--runs 15]
 
 Runs the real hook shims that `migguard install` writes, in a generated repository:
-post-merge after a merge that touched no migration, and pre-push of a clean branch
+post-merge after a merge that touched no migration, after a fast-forward, post-checkout, and pre-push of a clean branch
 (first push of that commit: cache cold; again: cache warm)."""
 from __future__ import annotations
 
@@ -69,6 +69,10 @@ def main() -> None:
         subprocess.run(["sh", ".git/hooks/post-merge", "0"], cwd=root, capture_output=True)
         post_merge_migration = median_ms(["sh", ".git/hooks/post-merge", "0"], root, arguments.runs)
         (root / ".git/MERGE_HEAD").unlink()
+        git(root, "update-ref", "ORIG_HEAD", "HEAD~1")
+        fast_forward = median_ms(["sh", ".git/hooks/post-merge", "0"], root, arguments.runs)
+        checkout = median_ms(["sh", ".git/hooks/post-checkout", git(root, "rev-parse", "HEAD~1"),
+                              git(root, "rev-parse", "HEAD"), "1"], root, arguments.runs)
         head = git(root, "rev-parse", "HEAD")
         push_stdin = f"refs/heads/master {head} refs/heads/master {'0' * 40}\n"
         python = median_ms([sys.executable, "-c", "pass"], root, arguments.runs)
@@ -83,6 +87,8 @@ def main() -> None:
         ("python -c pass", python),
         ("post-merge, no migration changed", post_merge),
         ("post-merge, one new migration, no conflict (cache warm)", post_merge_migration),
+        ("post-merge after a fast-forward bringing a migration (cache warm)", fast_forward),
+        ("post-checkout of a branch with a new migration (cache warm)", checkout),
         ("pre-push of a clean branch, cache warm", pre_push_warm),
         ("pre-push of a new commit (no migration changed)", pre_push_new),
         ("pre-push, every cache deleted", pre_push_cold),

@@ -31,6 +31,7 @@ class Packages(NamedTuple):
 
     paths: dict[str, str]
     lockfile: str
+    create_locks: frozenset[str] = frozenset()
 
     def label_of(self, folder: str) -> str | None:
         return next((label for label, path in self.paths.items() if path == folder), None)
@@ -59,11 +60,18 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     from migguard.hooks.commits import SigningError
 
     short = gitio.text(["rev-parse", "--short", onto], root)
+    renumbering = Renumbering([plan.move for plan in result.plans if plan.move is not None])
     try:
         record(root, onto, short, result.plans, result.paths)
     except SigningError as error:
-        say(f"could not sign the commits it would write ({error}); nothing was committed: the resolution is "
-            f"staged, commit it with `git commit`")
+        say(f"could not sign the commit it would write ({error}); what is not committed is staged: "
+            f"commit it with `git commit`")
+    finally:
+        carry_autostash(root, renumbering, _packages(root))
+    if renumbering.renames:
+        from migguard.django.hook import bring_along
+
+        bring_along(root)
     return 0
 
 
@@ -75,7 +83,11 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
     renumbered = [plan for plan in plans if plan.move is not None]
     merged = [plan for plan in plans if plan.move is None]
     renumber_paths = sorted({p for plan in renumbered for c in plan.changes for p in (c.path, c.old_path) if p})
+    new_locks = frozenset(plan.app for plan in renumbered for c in plan.changes
+                          if c.before is None and c.path.rsplit("/", 1)[-1] == _lock_name(root))
     packages = _renumbered_packages(root, renumbered)
+    if packages is not None:
+        packages = packages._replace(create_locks=new_locks)
     renumbering = Renumbering([plan.move for plan in renumbered])  # type: ignore[misc]
     if renumbered:
         try:
@@ -94,8 +106,6 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
                                 f"Not folded into the rebased commits: {error}.")
             for plan in renumbered:
                 say(f"{plan.summary}; in commit {new[:10]} (not folded into the rebased commits: {error})")
-    if packages is not None:
-        carry_autostash(root, renumbering, packages)
     if merged:
         merge_paths = sorted(set(paths) - set(renumber_paths))
         reasons = [f"{plan.app}: not renumbered: {plan.not_renumbered}" for plan in merged if plan.not_renumbered]
@@ -105,23 +115,35 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
             say(f"{plan.summary}; in commit {new[:10]}")
 
 
+def _lock_name(root: str) -> str:
+    return load_directory(root).lockfile or "\0"
+
+
 def decide_renames(root: str, project, plans: list[Plan]) -> list[Plan]:  # noqa: ANN001 (Project)
     """The one place where the migrations about to be renamed are known (`plan.move.renames`) and
     each app can still get a merge migration instead (`fixing.merge_instead`).
 
-    Today: an `--autostash` holding an edit to a migration that would be renamed must follow it
-    to the new name; when it cannot, the app is merged instead."""
+    Asked in turn: the local databases (`migguard.django.hook.before_renaming`: an app applied on a
+    database that cannot be brought along is merged instead), then an `--autostash` holding an edit
+    to a migration about to be renamed (it must follow the rename, else the app is merged)."""
     from migguard.fixing import merge_instead
-    from migguard.hooks.runner import say
+    from migguard.hooks.runner import own_line, say
 
+    renaming = [plan for plan in plans if plan.move is not None and plan.renames]
+    if not renaming:
+        return plans
+    own_line()
+    from migguard.django.hook import before_renaming
+
+    refused = before_renaming(root, renaming)
+    plans = [merge_instead(project, plan, refused[plan.app]) if plan.app in refused and plan.move else plan
+             for plan in plans]
     moves = [plan.move for plan in plans if plan.move is not None]
     stash = _autostash(root)
     if not moves or stash is None:
         return plans
-    renumbering = Renumbering(moves)
-    packages = _packages(root, project)
     try:
-        rewrite_stash(root, stash[1], renumbering, packages)
+        rewrite_stash(root, stash[1], Renumbering(moves), _packages(root, project))
         return plans
     except FoldError as error:
         decided = []
@@ -238,10 +260,15 @@ def rewrite_stash(root: str, stash: str, renumbering: Renumbering, packages: Pac
     """A copy of stash commit `stash` (and its base and index commits) with the renames applied."""
     from migguard.hooks.commits import copy_commit, read_commit
 
-    transform = TreeTransform(root, renumbering, packages)
     info = read_commit(root, stash)
     if len(info.parents) < 2:
         raise FoldError("the autostash is not a stash commit")
+    edited = {path for parent in info.parents[1:2] + [stash] for path in
+              gitio.text(["diff", "--name-only", "--no-renames", info.parents[0], parent], root).splitlines()}
+    folders = set(packages.paths.values())
+    if not any(path.rpartition("/")[0] in folders and path.endswith(".py") for path in edited):
+        return stash  # no stashed edit to a migration: nothing can land in the wrong file
+    transform = TreeTransform(root, renumbering, packages)
     base_info, index_info = read_commit(root, info.parents[0]), read_commit(root, info.parents[1])
     trees = [transform.tree(i.tree, locks=False) for i in (base_info, index_info, info)]
     if trees == [base_info.tree, index_info.tree, info.tree]:
@@ -299,12 +326,13 @@ class TreeTransform:
                         removals.append(entry.path)
                     additions[new_path] = (entry.mode, after)
             lock = files.get(self.packages.lockfile) if self.packages.lockfile else None
-            if locks and lock is not None and label in self.renumbering.packages:
+            creates = lock is None and label in self.packages.create_locks
+            if locks and (lock is not None or creates) and label in self.renumbering.packages:
                 leaf = _single_leaf(label, names)
-                if leaf is not None:
-                    current = gitio.cat_blobs(self.root, [lock.oid]).get(lock.oid, b"")
-                    if current != lockfile.content(leaf).encode():
-                        additions[lock.path] = (lock.mode, lockfile.content(leaf))
+                current = gitio.cat_blobs(self.root, [lock.oid]).get(lock.oid, b"") if lock else None
+                if leaf is not None and current != lockfile.content(leaf).encode():
+                    path = lock.path if lock else f"{folder}/{self.packages.lockfile}".lstrip("/")
+                    additions[path] = (lock.mode if lock else "100644", lockfile.content(leaf))
         result = self._write(tree, removals, additions) if removals or additions else tree
         self.trees[(tree, locks)] = result
         return result

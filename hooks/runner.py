@@ -32,6 +32,13 @@ def say(line: str) -> None:
     print(f"{lead}migguard: {line}", file=sys.stderr)
 
 
+def own_line() -> None:
+    """Start a new line now if the next line needs one (for output migguard does not print with `say`)."""
+    if _OWN_LINE["pending"]:
+        _OWN_LINE["pending"] = False
+        print(file=sys.stderr)
+
+
 def under_rebase() -> bool:
     """Whether a rebase runs this process (git sets these for what it starts while replaying commits)."""
     return "rebase" in os.environ.get("GIT_REFLOG_ACTION", "") or "GIT_CHERRY_PICK_HELP" in os.environ
@@ -166,10 +173,10 @@ def warn_if_several_leaves(root: str, rev: str, what: str) -> int:
 
 def post_checkout(arguments: list[str], root: str) -> int:
     """`git checkout`/`switch` of a branch: say if it has an app with several leaves. Quiet while a
-    rebase or merge is in progress (a rebase runs post-checkout at its start)."""
+    rebase, merge or bisect is in progress (a rebase runs post-checkout at its start)."""
     if len(arguments) < 3 or arguments[2] != "1" or arguments[0] == arguments[1]:
         return 0
-    if any(path.exists() for path in state_paths(root, "rebase-merge", "rebase-apply", "MERGE_HEAD")):
+    if any(path.exists() for path in state_paths(root, "rebase-merge", "rebase-apply", "MERGE_HEAD", "BISECT_LOG")):
         return 0
     if arguments[0] != ZERO:
         config = load_directory(root)

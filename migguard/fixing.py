@@ -135,7 +135,7 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
             unresolved.append(label)
     plans = _composed(project, plans, lines)
     if decide is not None and plans:
-        plans = decide(project, plans)
+        plans = _composed(project, decide(project, plans), lines)  # an app merged instead renames nothing
     if plans:
         problem = resolve.check_plans(project, plans)
         if problem:

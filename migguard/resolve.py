@@ -232,7 +232,7 @@ def compose(project: Project, plans: list[Plan]) -> list[Plan]:
         return plans
     renumbering = Renumbering(moves)
     _refuse_unread_migrations(project, renumbering)
-    owned: dict[str, list[Change]] = {plan.app: [] for plan in plans}
+    owned: dict[str, list[Change]] = {move.app: [] for move in moves}
     for app_label, app in sorted(project.apps.items()):
         for name in sorted(app.files):
             key = (app_label, name)

@@ -204,6 +204,7 @@ def test_pull_rebase(repo: DjangoProject, tmp_path: Path) -> None:
     done = git(repo.root, "pull", "--rebase", "-q")
     assert head_files(repo)[-1] == "0004_person_country.py"
     assert any("0003_person_country -> 0004_person_country" in line for line in migguard_lines(done))
+    assert_bisectable(repo, "origin/main")
     assert_clean_and_one_leaf(repo)
 
 
@@ -240,6 +241,8 @@ def test_post_rewrite_without_stdin_behind_a_legacy_hook(repo: DjangoProject) ->
     git(repo.root, "checkout", "-q", "feature")
     done = git(repo.root, "rebase", "main")
     assert any("0003_person_country -> 0004_person_country" in line for line in migguard_lines(done))
+    assert any("folded into the rebased commits" in line for line in migguard_lines(done))
+    assert_bisectable(repo, "main")
     assert_clean_and_one_leaf(repo)
 
 

@@ -56,6 +56,18 @@ def test_rebase_folds_the_renumbering_into_the_commits_that_introduced_each_migr
     assert_clean_and_one_leaf(repo)
 
 
+def test_apply_backend_and_a_branch_made_before_install_fold_too(seed: DjangoProject) -> None:
+    diverge(seed, [COUNTRY, CITY], [DISCIPLINE])
+    install(seed)  # on main only: the lock file reaches the branch with the rebase
+    git(seed.root, "checkout", "-q", "feature")
+    done = git(seed.root, "rebase", "--apply", "main")
+    assert any("folded into the rebased commits" in line for line in migguard_lines(done))
+    assert git(seed.root, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/feature"
+    assert head_files(seed)[-2:] == ["0004_person_country.py", "0005_person_city.py"]
+    assert_bisectable(seed, "main")
+    assert_clean_and_one_leaf(seed)
+
+
 def test_pull_rebase_folds_too_and_history_loads_at_every_commit(repo: DjangoProject, tmp_path: Path) -> None:
     with_origin(repo, tmp_path)
     diverge(repo, [COUNTRY, CITY], [DISCIPLINE])
