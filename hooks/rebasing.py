@@ -64,6 +64,9 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     except SigningError as error:
         say(f"could not sign the commits it would write ({error}); nothing was committed: the resolution is "
             f"staged, commit it with `git commit`")
+    from migguard.django.hook import bring_along
+
+    bring_along(root, say)  # the local databases that applied a renamed migration (issue 9)
     return 0
 
 
@@ -111,6 +114,11 @@ def decide_renames(root: str, project, plans: list[Plan]) -> list[Plan]:  # noqa
     from migguard.fixing import merge_instead
     from migguard.hooks.runner import say
 
+    from migguard.django.hook import before_renaming
+
+    refused = before_renaming(root, [plan for plan in plans if plan.move is not None], say)  # asks the databases (issue 9)
+    plans = [merge_instead(project, plan, refused[plan.app]) if plan.move is not None and plan.app in refused else plan
+             for plan in plans]
     moves = [plan.move for plan in plans if plan.move is not None]
     stash = _autostash(root)
     if not moves or stash is None:

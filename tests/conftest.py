@@ -232,4 +232,4 @@ def diverge_models(project: DjangoProject, feature: tuple[str, str], main: tuple
     commit_models(project, app, *main, "main")
 
 
-from postgres import postgres_database, postgres_databases, postgres_server  # noqa: E402,F401  (real PostgreSQL fixtures)
+from postgres import database, fresh, postgres_database, postgres_databases, postgres_server  # noqa: E402,F401  (real PostgreSQL fixtures)

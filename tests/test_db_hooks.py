@@ -1,13 +1,10 @@
 """The post-rewrite hook brings local databases along when it renames applied migrations."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import DjangoProject, diverge, git
-from dbstory import (COUNTRY, DISCIPLINE, assert_healthy, chain_with_a_dependent_app, database, dump, fresh,  # noqa: F401
-                     migguard, migrate_and_store, prepare, with_origin)
+from dbstory import COUNTRY, DISCIPLINE, assert_healthy, chain_with_a_dependent_app, dump, migguard, migrate_and_store, prepare, with_origin
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)

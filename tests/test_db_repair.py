@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DjangoProject, commit_models, diverge, git, person_models
-from dbstory import (COUNTRY, DISCIPLINE, assert_healthy, database, database_away, dump, fresh,  # noqa: F401
-                     migguard, migrate_and_store, prepare, saved_file)
+from dbstory import COUNTRY, DISCIPLINE, assert_healthy, database_away, dump, migguard, migrate_and_store, prepare, saved_file
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql_without_createdb"], indirect=True)

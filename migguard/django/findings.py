@@ -27,8 +27,8 @@ class Finding(NamedTuple):
     message: str
     branch: str = ""
 
-    def as_json(self) -> dict:
-        found = {"code": self.code, "app": self.app, "migrations": self.migrations, "message": self.message}
+    def as_json(self) -> dict[str, object]:
+        found: dict[str, object] = {"code": self.code, "app": self.app, "migrations": self.migrations, "message": self.message}
         if self.branch:
             found["branch"] = self.branch
         return found

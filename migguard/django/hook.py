@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 Key = tuple[str, str]
 _PENDING: dict[str, list[str]] = {}
 
 
-def say(line: str) -> None:
+def _say(line: str) -> None:
     print(f"migguard: {line}", file=sys.stderr)
 
 
-def before_renaming(root: str, plans: Iterable[Any]) -> dict[str, str]:
+def before_renaming(root: str, plans: Iterable[Any], say: Callable[[str], None] = _say) -> dict[str, str]:
     """App label -> why it must not be renamed. Remembers the local databases to bring along afterwards."""
     _PENDING.clear()
     renames = {(plan.app, old): new for plan in plans for old, new in (plan.renames or [])}
@@ -31,15 +32,18 @@ def before_renaming(root: str, plans: Iterable[Any]) -> dict[str, str]:
         where = locate.target(root)
     except locate.NoSettings:
         return {}
+    answers, problem = None, f"{where.python} did not start"
     try:
         done = locate.run_worker(where, {"command": "applied", "names": sorted(renames)}, capture=True)
+        problem = _last_line(done.stderr)
         answers = json.loads(done.stdout) if done.returncode == 0 else None
     except (OSError, ValueError):
-        answers = None
+        pass
     apps = sorted({app for app, _ in renames})
     if answers is None:
-        reason = (f"could not ask the databases of {where.settings} which migrations they applied "
-                  f"({_last_line(done.stderr) if 'done' in locals() else 'Python did not start'})")
+        reason = f"could not ask the databases of {where.settings} which migrations they applied ({problem})"
+        for app in apps:
+            say(f"{app}: not renumbered: {reason}; writing a merge migration instead")
         return {app: reason for app in apps}
     refused: dict[str, str] = {}
     along: dict[str, list[str]] = {}
@@ -72,7 +76,7 @@ def before_renaming(root: str, plans: Iterable[Any]) -> dict[str, str]:
     return refused
 
 
-def bring_along(root: str) -> None:
+def bring_along(root: str, say: Callable[[str], None] = _say) -> None:
     """Repair each local database that applied a migration the hook just renamed; one line each."""
     pending = dict(_PENDING)
     _PENDING.clear()

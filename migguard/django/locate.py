@@ -95,7 +95,7 @@ def target(cwd: str, explicit: str | None = None) -> Target:
     return Target(root, project_dir, settings, project_python(project_dir, root))
 
 
-def run_worker(where: Target, request: dict, capture: bool = False) -> subprocess.CompletedProcess:
+def run_worker(where: Target, request: dict[str, object], capture: bool = False) -> subprocess.CompletedProcess[str]:
     """Run `migguard.django.worker` with the project's Python and settings; `request` goes in as JSON."""
     env = gitio.git_env()
     env["DJANGO_SETTINGS_MODULE"] = where.settings

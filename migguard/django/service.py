@@ -10,7 +10,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
@@ -151,7 +152,7 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tu
     stale = [(f.app, f.migrations[0]) for f in repairable if f.code == "both_names"]
     lines += [f"  rename row {app}.{old} -> {new}" for app, old, new in renames]
     lines += [f"  delete stale row {app}.{old} ({app}.{f.migrations[-1]} is recorded)"
-              for (app, old), f in zip(stale, [f for f in repairable if f.code == "both_names"])]
+              for (app, old), f in zip(stale, [f for f in repairable if f.code == "both_names"], strict=True)]
     if stale and connection.vendor == "sqlite":
         lines.append("  warning: the new name was applied too; on SQLite that rebuilt the table and may have "
                      "replaced the column's values with its default: check the data")
@@ -402,7 +403,7 @@ def _sqlite_file_exists(connection: Any) -> bool:
     return bool(name) and name != ":memory:" and not name.startswith("file:") and os.path.exists(name)
 
 
-def applied_where(names: list[Key], root: str) -> list[dict]:
+def applied_where(names: list[Key], root: str) -> list[dict[str, Any]]:
     """For each database of the settings: is it on this machine, and which of `names` has it recorded."""
     answers = []
     for alias in connections:
