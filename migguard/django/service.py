@@ -202,14 +202,14 @@ def save_rows(connection: Any, root: str) -> str:
     except gitio.GitError:
         folder = Path(root) / ".migguard-db"
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{uuid.uuid4().hex[:6]}"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{uuid.uuid4().hex[:6]}"
     path = folder / f"{stamp}-{connection.alias}.sql"
     table = connection.ops.quote_name("django_migrations")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, app, name, applied FROM {table} ORDER BY id")
         rows = cursor.fetchall()
     lines = [f"-- django_migrations of database {connection.alias!r} ({describe(connection)}) before "
-             f"`migguard db repair` at {time.strftime('%Y-%m-%d %H:%M:%S%z')}.",
+             f"`migguard db repair` at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.",
              "-- Running this file puts the rows back (the schema changes of migrations the repair applied stay).",
              "BEGIN;", f"DELETE FROM {table};"]
     for row_id, app, name, applied in rows:
