@@ -398,6 +398,44 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+def prove(alias: str, renames: list[tuple[str, str, str]], packages: dict[str, dict[str, str]], root: str) -> str:
+    """Before a hook renames anything: would the repair succeed with the migrations as they are about to be?
+
+    `packages` holds each touched migrations folder (relative to `root`) as it will be; they stand in for the
+    app's migrations through MIGRATION_MODULES. Nothing is kept. '' when proven, else the reason."""
+    import importlib
+    import sys
+
+    from django.apps import apps
+    from django.conf import settings
+
+    folders = {os.path.realpath(folder): label for label in [c.label for c in apps.get_app_configs()]
+               if (folder := _migrations_folder(label))}
+    modules = dict(getattr(settings, "MIGRATION_MODULES", {}) or {})
+    with tempfile.TemporaryDirectory(prefix="migguard-preview-") as preview:
+        for index, (folder, files) in enumerate(sorted(packages.items())):
+            label = folders.get(os.path.realpath(os.path.join(root, folder)))
+            if label is None:
+                return f"{folder} is not the migrations folder of an installed app"
+            package = Path(preview) / f"migguard_preview_{index}"
+            package.mkdir()
+            for name, text in files.items():
+                (package / name).write_text(text, encoding="utf-8")
+            modules[label] = package.name
+        sys.path.insert(0, preview)
+        settings.MIGRATION_MODULES = modules
+        importlib.invalidate_caches()
+        try:
+            outcome = attempt(connection_for(alias), renames, [], keep=False)
+        finally:
+            sys.path.remove(preview)
+    if outcome.error:
+        return outcome.error
+    if outcome.differences:
+        return f"the schema would differ from a fresh database ({outcome.differences[0]})"
+    return ""
+
+
 def _sqlite_file_exists(connection: Any) -> bool:
     name = str(connection.settings_dict.get("NAME") or "")
     return bool(name) and name != ":memory:" and not name.startswith("file:") and os.path.exists(name)
