@@ -94,6 +94,11 @@ def test_branch_switch_is_reported_with_the_branch_and_never_changed(seed: Djang
     assert repair.returncode == 1 and "left alone (other_branch)" in repair.stdout
     assert dump(seed) == before
 
+    git(seed.root, "branch", "-q", "-D", "feature")
+    found = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)["findings"]
+    assert [(f["code"], f["migrations"]) for f in found] == [("unknown", ["0003_person_discipline"])]
+    assert "found nowhere" in found[0]["message"]
+
 
 FAILING_UPSTREAM = '''
 from django.db import migrations, models
