@@ -70,7 +70,7 @@ def classify(facts: Facts, root: str) -> list[Finding]:
             continue
         findings.append(Finding("unknown", key[0], [key[1]],
                                 f"{key[0]}.{key[1]} is recorded but found nowhere: not in this checkout, "
-                                f"the rename journal, any branch or git history"))
+                                f"the rename journal or any branch, and no migration here has its operations"))
     return findings
 
 
