@@ -73,6 +73,7 @@ class Migration(migrations.Migration):
     ]
 """
 CHAIN = ["0001_initial", "0002_person_email", "0003_person_city"]
+SHARED = "shared"  # an app every input may refer to
 PYPROJECT = '[project]\nname = "fuzz"\n\n[tool.migguard]\nmerge_strategy = "merge"\nexclude = ["vendor/*"]\n'
 
 INTERESTING = ["(", ")", "[", "]", "{", "}", ",", "'", '"', "\\", "\n", "\r", "\t", " ", "#", ":", "=", "\x00",
@@ -277,11 +278,10 @@ def make_input(rng: random.Random, number: int) -> Input:
     kind = rng.choices(list(CLASS_WEIGHTS), weights=list(CLASS_WEIGHTS.values()))[0]
     if kind == "config":
         return Input(number, kind, mutate_config(rng))
-    app, other = f"a{number}", f"a{number}x"
-    files: dict = {**app_files(app), **app_files(other)}
-    own = {path: data for path, data in files.items() if path.startswith(f"{app}/")}
-    MUTATIONS[kind](rng, app, other, own)
-    return Input(number, kind, {**{p: d for p, d in files.items() if not p.startswith(f"{app}/")}, **own})
+    app = f"a{number}"
+    files: dict = app_files(app)
+    MUTATIONS[kind](rng, app, SHARED, files)
+    return Input(number, kind, files)
 
 
 def write_tree(root: Path, inputs: list[Input]) -> None:
@@ -289,7 +289,7 @@ def write_tree(root: Path, inputs: list[Input]) -> None:
         if child.name != ".git":
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     (root / "pyproject.toml").write_text(PYPROJECT)
-    for item in inputs:
+    for item in [Input(-1, "shared", app_files(SHARED)), *inputs]:
         for path, data in item.files.items():
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -336,15 +336,19 @@ def run_batch(root: Path, inputs: list[Input], timeout: float) -> list[str]:
     return problems
 
 
-def culprits(root: Path, batch: list[Input], timeout: float, problems: list[str] | None = None) -> list[tuple[Input, list[str]]]:
+ISOLATED_AT_MOST = 40  # past this many culprits, failing batches are counted, not halved
+
+
+def culprits(root: Path, batch: list[Input], timeout: float, problems: list[str] | None = None,
+             found: int = 0) -> list[tuple[Input, list[str]]]:
     """The inputs of a batch that fail on their own, found by halving the batch."""
     problems = run_batch(root, batch, timeout) if problems is None else problems
     if not problems:
         return []
-    if len(batch) == 1:
-        return [(batch[0], problems)]
+    if len(batch) == 1 or found >= ISOLATED_AT_MOST:
+        return [(batch[0] if len(batch) == 1 else Input(batch[0].number, "batch", {}), problems)]
     middle = len(batch) // 2
-    return culprits(root, batch[:middle], timeout) + culprits(root, batch[middle:], timeout)
+    return culprits(root, batch[:middle], timeout, found=found) + culprits(root, batch[middle:], timeout, found=found)
 
 
 def main() -> int:
@@ -354,6 +358,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one check may take before it counts as a hang")
     parser.add_argument("--keep", metavar="DIR", help="build the repository in DIR and keep it")
+    parser.add_argument("--skip", type=int, default=0, metavar="N", help="generate the first N inputs without running them "
+                        "(replays a stretch of a long campaign)")
     options = parser.parse_args()
     rng = random.Random(options.seed)
     root = Path(options.keep or tempfile.mkdtemp(prefix="migguard-fuzz-")) / "repo"
@@ -363,7 +369,7 @@ def main() -> int:
     per_class: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    number = 0
+    number = batches = 0
     pending_config: list[Input] = []
     while number < options.inputs or pending_config:
         batch: list[Input] = []
@@ -374,15 +380,22 @@ def main() -> int:
                 break
             item = make_input(rng, number)
             number += 1
+            if item.number < options.skip:
+                continue
             per_class[item.kind] += 1
             (pending_config if item.kind == "config" else batch).append(item)
         if not batch:
             continue
-        for item, problems in culprits(root, batch, options.timeout):
+        batches += 1
+        if batches % 10 == 0:
+            print(f"  ... {number} inputs, {sum(failures.values())} failures so far ({time.monotonic() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
+        for item, problems in culprits(root, batch, options.timeout, found=sum(failures.values())):
             for problem in problems:
                 key = ":".join(problem.split(":", 2)[:2])
                 failures[key] += 1
                 examples.setdefault(key, f"input {item.number} ({item.kind}): {problem[:300]}")
+                print(f"  FAILED input {item.number} ({item.kind}): {problem[:300]}", file=sys.stderr, flush=True)
     seconds = time.monotonic() - started
     tracebacks = sum(count for key, count in failures.items() if key.split(":")[1] == "traceback")
     hangs = sum(count for key, count in failures.items() if key.split(":")[1] == "hang")

@@ -8,29 +8,19 @@ checks, never remove them. Folders that `check` skips by name (build/, venv/, ..
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import sys
 import time
 from typing import Callable, NamedTuple
 
-from migguard import cache, discovery, gitio
-from migguard.config import Config, ConfigError
+from migguard import gitio
+from migguard.config import Config
 from migguard.errors import InputError
-from migguard.gitio import TreeEntry
+from migguard.hooks import gate_check
+from migguard.hooks.gate_check import Limits
 
 ZERO = "0" * 40
 REPORTED_COMMITS = 5
-GATE_VERSION = "1"
-LOCK = "\0lock:"  # marks a lock-file problem: it refuses the tip only (history before lock files stays pushable)
-
-
-class Limits(NamedTuple):
-    """What one push may cost the gate; past any of these it refuses."""
-
-    seconds: float = 60.0
-    file_size: int = 1 << 20
-    files: int = 50_000
 
 
 class Update(NamedTuple):
@@ -72,10 +62,11 @@ def _size(value: str, key: str) -> int:
     return int(match[1]) << {"": 0, "k": 10, "m": 20, "g": 30}[match[2].lower()]
 
 
-def git_settings(root: str) -> tuple[Limits, Config | None]:
-    """Limits, and a configuration when the repository's own git config sets `migguard.exclude`,
-    `migguard.lockfile` or `migguard.apps.<label>` (on a server: the admin's, not the pusher's)."""
-    done = gitio.run(["config", "-z", "--get-regexp", r"^migguard\."], root, check=False)
+def git_settings(root: str, local: bool = False) -> tuple[Limits, Config | None]:
+    """Limits, and a configuration when the repository's git config sets `migguard.exclude`,
+    `migguard.lockfile` or `migguard.apps.<label>`. `local`: the repository's own config file only
+    (on a server: the admin's; never `-c`, `GIT_CONFIG_*` or a HOME the pusher chose)."""
+    done = gitio.run(["config", *(["--local"] if local else []), "-z", "--get-regexp", r"^migguard\."], root, check=False)
     values: dict[str, list[str]] = {}
     for record in done.decode("utf-8", "replace").split("\0"):
         if record:
@@ -127,131 +118,18 @@ def base_config(root: str, update: Update, fallback: str | None, server: Config 
 
 # --- which commits ----------------------------------------------------------------------------
 
-def new_commits(root: str, tip: str, known: list[str]) -> list[tuple[str, str]]:
-    """(commit, tree) of `tip` and its ancestors not reachable from `known`, the tip first."""
+def new_commits(root: str, tip: str, known: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(commit, tree, parents) of `tip` and its ancestors not reachable from `known`, the tip first."""
     commit = _commit_of(root, tip)
     if commit is None:
         return []  # a tag of a tree or a blob: no migrations to check
-    out = gitio.text(["rev-list", "--topo-order", "--format=%T", commit, "--not", *known], root)
+    out = gitio.text(["rev-list", "--topo-order", "--parents", "--format=%T", commit, "--not", *known], root)
     lines = out.splitlines()
-    pairs = []
+    found = []
     for header, tree in zip(lines[::2], lines[1::2]):
-        pairs.append((header.split()[-1], tree.strip()))
-    return pairs
-
-
-# --- one commit --------------------------------------------------------------------------------
-
-def _own_config(root: str, entries: list[TreeEntry]) -> tuple[Config | None, str | None]:
-    from migguard.revision import config_in
-
-    try:
-        return config_in(root, entries), None
-    except (InputError, ConfigError) as error:
-        return None, f"its configuration cannot be used: {error}"
-
-
-def _layout_problems(root: str, entries: list[TreeEntry], packages: list[discovery.Package], limits: Limits) -> list[str]:
-    """What Django would load that migguard cannot read: compiled-only migrations, symbolic links."""
-    problems = []
-    package_paths = {package.path for package in packages}
-    by_directory: dict[str, set[str]] = {}
-    for entry in entries:
-        directory, _, name = entry.path.rpartition("/")
-        by_directory.setdefault(directory, set()).add(name)
-    for directory, names in sorted(by_directory.items()):
-        if directory not in package_paths and directory.rsplit("/", 1)[-1] != "migrations":
-            continue
-        for name in sorted(names):
-            stem = name[:-4]
-            if name.endswith(".pyc") and stem and stem[0] not in "_~" and "." not in stem and f"{stem}.py" not in names:
-                path = f"{directory}/{name}".lstrip("/")
-                problems.append(f"{path} is a compiled migration without its source: Django loads it, migguard cannot read it")
-    links = [entry for entry in entries if entry.mode == "120000"]
-    if len(links) > limits.files:
-        return problems + [f"the commit holds {len(links)} symbolic links, more than the gate reads ({limits.files})"]
-    targets = gitio.cat_blobs(root, [entry.oid for entry in links])
-    for entry in links:
-        directory, _, name = entry.path.rpartition("/")
-        target_text = targets.get(entry.oid, b"").decode("utf-8", "replace")
-        resolved = posixpath.normpath(posixpath.join(directory, target_text)) if not target_text.startswith("/") else target_text
-        resolved = "" if resolved == "." else resolved
-        holds = any(path == resolved or path.startswith(resolved + "/") or resolved == "" for path in package_paths)
-        if name == "migrations" or directory in package_paths or holds:
-            problems.append(f"{entry.path} is a symbolic link (to {target_text}): Django would follow it, "
-                            f"migguard does not; commit the files themselves")
-    return problems
-
-
-def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[TreeEntry], config: Config,
-                limits: Limits, memo: dict[str, dict]) -> tuple[list[str], list[discovery.Package]]:
-    """Problems of the commit under `config`, strictly: no folder skipped by name, warnings refused."""
-    from migguard.revision import RevisionInputs
-
-    packages = discovery.in_tree(entries, config, "", strict=True)
-    usual = {package.path for package in discovery.in_tree(entries, config, "")}
-    problems = [f"{package.path} holds migrations in a folder `migguard check` skips; the gate checks it: "
-                f"remove it, or list it under `exclude` in the configuration the server uses"
-                for package in packages if package.path not in usual]
-    count = sum(len(package.modules) for package in packages)
-    if count > limits.files:
-        return problems + [f"the commit holds {count} migration files, more than the gate reads ({limits.files}; "
-                           f"git config migguard.maxFiles)"], packages
-    inputs = RevisionInputs(common, config, packages)  # type: ignore[arg-type]
-    key = f"gate{GATE_VERSION}:{limits.file_size}:{inputs.content_key()}"
-    result = memo.get(key) or cache.load_result(common, key, "")  # type: ignore[arg-type]
-    if result is None:
-        oids = [oid for package in packages for oid in (*package.modules.values(), *([package.lock] if package.lock else []))]
-        sizes = gitio.blob_sizes(root, oids)
-        paths = {oid: f"{package.path}/{name}.py".lstrip("/") for package in packages for name, oid in package.modules.items()}
-        paths.update({package.lock: f"{package.path}/{config.lockfile}".lstrip("/") for package in packages if package.lock})
-        large = sorted({paths[oid] for oid in oids if sizes.get(oid, 0) > limits.file_size})
-        if large:
-            result = {"errors": [{"message": f"{path} is larger than the gate reads ({limits.file_size:,} bytes; "
-                                             f"git config migguard.maxFileSize)"} for path in large], "warnings": []}
-        else:
-            from migguard.project import load_revision
-            from migguard.report import check_result
-
-            result = check_result(load_revision(root, tree, under="", inputs=inputs))
-        memo[key] = result
-        cache.store_result(common, key, "", result)  # type: ignore[arg-type]
-    problems += [LOCK + error["message"] if error.get("path", "").rsplit("/", 1)[-1] == config.lockfile else error["message"]
-                 for error in result["errors"]]
-    problems += [f"{warning['message']} (the gate refuses what it cannot read)" for warning in result["warnings"]]
-    return problems, packages
-
-
-def check_commit(root: str, common: "os.PathLike[str]", tree: str, base: Config, limits: Limits,
-                 memo: dict[str, dict], tip: bool = True) -> list[str]:
-    """Everything wrong with one commit (its tree), under the trusted and its own configuration.
-
-    Lock files are the tip's business: an earlier commit is refused for its graph, not its lock files."""
-    return [problem[len(LOCK):] if problem.startswith(LOCK) else problem
-            for problem in _commit_problems(root, common, tree, base, limits, memo) if tip or not problem.startswith(LOCK)]
-
-
-def _commit_problems(root: str, common: "os.PathLike[str]", tree: str, base: Config, limits: Limits,
-                     memo: dict[str, dict]) -> list[str]:
-    key = f"gate{GATE_VERSION}-tree:{tree}:{base!r}:{limits!r}"
-    if key in memo:
-        return memo[key]["problems"]
-    cached = cache.load_result(common, key, "")  # type: ignore[arg-type]
-    if cached is not None:
-        return cached["problems"]
-    entries = gitio.ls_tree(root, tree)
-    own, own_problem = _own_config(root, entries)
-    problems = [own_problem] if own_problem else []
-    checked_packages: list[discovery.Package] = []
-    for config in [base] + ([own] if own is not None and own != base else []):
-        found, packages = _check_with(root, common, tree, entries, config, limits, memo)
-        problems += found
-        checked_packages += packages
-    problems += _layout_problems(root, entries, checked_packages, limits)
-    problems = list(dict.fromkeys(problems))
-    memo[key] = {"problems": problems}
-    cache.store_result(common, key, "", {"problems": problems})  # type: ignore[arg-type]
-    return problems
+        ids = header.split()[1:]
+        found.append((ids[0], tree.strip(), ids[1:]))
+    return found
 
 
 # --- the gate --------------------------------------------------------------------------------
@@ -259,24 +137,23 @@ def _commit_problems(root: str, common: "os.PathLike[str]", tree: str, base: Con
 def run_gate(root: str, updates: list[Update], known: Callable[[Update], list[str]], fallback: str | None,
              server_side: bool) -> int:
     """Check every new commit of every update; print what is wrong; 0 accept, 1 refuse."""
-    limits, server_config = git_settings(root)
+    limits, server_config = git_settings(root, local=server_side)
     common = gitio.common_dir(root)
-    memo: dict[str, dict] = {}
+    memo: dict = {}
+    states: dict[str, dict[str, gate_check.Checked]] = {}
     refused = False
     for update in updates:
         commits = new_commits(root, update.new, known(update))
         if not commits:
             continue
         base, origin = base_config(root, update, fallback, server_config)
-        failures = []
-        for index, (commit, tree) in enumerate(commits):
-            problems = check_commit(root, common, tree, base, limits, memo, tip=index == 0)
-            if problems:
-                failures.append(Failure(commit, index == 0, problems))
+        checked = gate_check.walk(root, common, commits, base, limits, states.setdefault(repr(base), {}), memo)
+        tip = commits[0][0]
+        failures = [Failure(commit, commit == tip, problems) for commit, found in checked
+                    if (problems := gate_check.shown(found.problems, tip=commit == tip))]
         if not failures:
             continue
         refused = True
-        failures.reverse()
         for failure in failures[:REPORTED_COMMITS]:
             where = "the tip" if failure.tip else f"one of {len(commits)} new commits, below the tip"
             say(f"refusing {update.ref} ({failure.commit[:10]}, {where}):")
@@ -285,6 +162,7 @@ def run_gate(root: str, updates: list[Update], known: Callable[[Update], list[st
         if len(failures) > REPORTED_COMMITS:
             say(f"  ... and {len(failures) - REPORTED_COMMITS} more commits of {update.ref} that cannot pass")
         say(f"  (checked with the configuration of {origin})")
+    gate_check.finish(memo)
     if refused:
         say("every pushed commit must pass, not only the tip: run `migguard fix` and amend the commit "
             "(`git commit --amend`; `git rebase -i` for an earlier one), then push again"
@@ -305,7 +183,8 @@ def pre_push(arguments: list[str], root: str, stdin: str) -> int:
         old = [update.old] if update.old != ZERO and _commit_of(root, update.old) else []
         return ["--remotes", *old]
 
-    return run_gate(root, updates, known, fallback, server_side=False)
+    limits, _ = git_settings(root)
+    return within(limits.seconds, lambda: run_gate(root, updates, known, fallback, server_side=False), server_side=False)
 
 
 def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
@@ -314,14 +193,15 @@ def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
     if not updates:
         return 0
     try:
-        limits, _ = git_settings(root)
+        limits, _ = git_settings(root, local=True)
     except InputError as error:
         say(f"refusing the push: {error}")
         return 1
-    return within(limits.seconds, lambda: run_gate(root, updates, lambda update: ["--all"], "HEAD", server_side=True))
+    return within(limits.seconds, lambda: run_gate(root, updates, lambda update: ["--all"], "HEAD", server_side=True),
+                  server_side=True)
 
 
-def within(seconds: float, work: Callable[[], int]) -> int:
+def within(seconds: float, work: Callable[[], int], server_side: bool) -> int:
     """Run `work` in a child process; past `seconds`, stop it and refuse with a sentence."""
     if not hasattr(os, "fork"):
         return work()
@@ -343,25 +223,37 @@ def within(seconds: float, work: Callable[[], int]) -> int:
             os._exit(code)
     import signal
 
+    def stop() -> None:
+        for target in (-child, child):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except OSError:
+                pass
+        os.waitpid(child, 0)
+
     deadline = time.monotonic() + seconds
     pause = 0.002
-    while True:
-        done, status = os.waitpid(child, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            if code < 0:
-                say(f"refusing the push: the check was stopped by signal {-code} (out of memory?).")
+    try:
+        while True:
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                if code < 0:
+                    say(f"refusing the push: the check was stopped by signal {-code} (out of memory?).")
+                    return 1
+                return code
+            if time.monotonic() > deadline:
+                stop()
+                if server_side:
+                    say(f"refusing the push: checking it took longer than the gate allows ({seconds:g} s; "
+                        f"git config migguard.timeout on the server); push fewer commits at once, or ask for a higher limit.")
+                else:
+                    say(f"refusing the push: checking it took longer than {seconds:g} s (git config migguard.timeout); "
+                        f"raise the limit, or push with --no-verify to skip this check.")
                 return 1
-            return code
-        if time.monotonic() > deadline:
-            for target in (-child, child):
-                try:
-                    os.kill(target, signal.SIGKILL)
-                except OSError:
-                    pass
-            os.waitpid(child, 0)
-            say(f"refusing the push: checking it took longer than the gate allows ({seconds:g} s; "
-                f"git config migguard.timeout on the server); push fewer commits at once, or ask for a higher limit.")
-            return 1
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    except BaseException:  # Ctrl-C: the check goes too, and the push is refused
+        stop()
+        say("refusing the push: the check was interrupted.")
+        return 1

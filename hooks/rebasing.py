@@ -78,10 +78,12 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
     renumbered = [plan for plan in plans if plan.move is not None]
     merged = [plan for plan in plans if plan.move is None]
     renumber_paths = sorted({p for plan in renumbered for c in plan.changes for p in (c.path, c.old_path) if p})
-    packages = _packages(root)
+    packages = _renumbered_packages(root, renumbered)
     renumbering = Renumbering([plan.move for plan in renumbered])  # type: ignore[misc]
     if renumbered:
         try:
+            if packages is None:
+                raise FoldError("apps of several projects of the monorepo were renumbered at once")
             old = gitio.text(["rev-parse", "HEAD"], root)
             new = fold(root, onto, renumbering, packages, signing_wanted(root))
             if gitio.text(["rev-parse", f"{new}^{{tree}}"], root) != tree_with(root, renumber_paths):
@@ -95,7 +97,8 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
                                 f"Not folded into the rebased commits: {error}.")
             for plan in renumbered:
                 say(f"{plan.summary}; in commit {new[:10]} (not folded into the rebased commits: {error})")
-    carry_autostash(root, renumbering, packages)
+    if packages is not None:
+        carry_autostash(root, renumbering, packages)
     if merged:
         merge_paths = sorted(set(paths) - set(renumber_paths))
         reasons = [f"{plan.app}: not renumbered: {plan.not_renumbered}" for plan in merged if plan.not_renumbered]
@@ -154,6 +157,21 @@ def rebase_onto(root: str) -> str | None:
         if subject.startswith(("rebase (start): checkout ", "rebase: checkout ")):
             return sha
     return None
+
+
+def _renumbered_packages(root: str, plans: list[Plan]) -> Packages | None:
+    """Where the renumbered apps live: the repository's packages, or in a monorepo (`projects`) those
+    of the one project the plans renumber; None when they renumber apps of several projects."""
+    projects = load_directory(root).projects
+    if not projects:
+        return _packages(root)
+    from migguard import monorepo
+    from migguard.project import load_worktree
+
+    scopes = {monorepo.owner(change.path, projects) for plan in plans for change in plan.changes}
+    if len(scopes) != 1 or None in scopes:
+        return None
+    return _packages(root, load_worktree(root, scope=scopes.pop()))
 
 
 def _packages(root: str, project=None) -> Packages:  # noqa: ANN001

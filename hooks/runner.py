@@ -84,10 +84,10 @@ def resolve_project(root: str, strategy: str, upstream_rev: str | None, committe
     if committed:
         from migguard.checking import check_revision
 
-        result = check_revision(root, "HEAD")
-        if not result["conflicts"]:
+        checked = check_revision(root, "HEAD")
+        if not checked["conflicts"]:
             return None
-        committed_leaves = {app["app"]: app["leaves"] for app in result["apps"] if app.get("project", "") == scope}
+        committed_leaves = {app["app"]: app["leaves"] for app in checked["apps"] if app.get("project", "") == scope}
     elif not load_worktree(root, scope=scope).conflicts():
         return None
     project = load_worktree(root, full=True, scope=scope)

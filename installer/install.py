@@ -120,16 +120,10 @@ def _write_shim(path: Path, hook: str, python: str, unchanged: str) -> str:
 
 def _write_hook(path: Path, text: str) -> None:
     """Write a hook file atomically inside its hooks directory (never through a symlink leaving it), executable."""
-    mode = 0o777 & ~_umask()
+    mode = 0o777 & ~safewrite.UMASK
     safewrite.write(path.parent, path.name, text.encode(),
                     mode=mode | stat.S_IXUSR | (stat.S_IXGRP if mode & stat.S_IRGRP else 0)
                     | (stat.S_IXOTH if mode & stat.S_IROTH else 0))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _install_at(path: Path, previous: Path, hook: str, python: str) -> str:
@@ -168,6 +162,8 @@ def install(cwd: str | Path = ".", server: bool = False, python: str | None = No
     """Install everything; a second run changes nothing. Returns what it did, a line each."""
     try:
         return _install(cwd, server, python)
+    except safewrite.UnsafePath as error:
+        raise InputError(f"could not finish installing: {error}") from None
     except OSError as error:
         where = f" {error.filename}" if getattr(error, "filename", None) else ""
         raise InputError(f"could not finish installing:{where} {_reason(error)}; "
@@ -296,6 +292,8 @@ def uninstall(cwd: str | Path = ".") -> list[str]:
     directory = hooks_directory(top or cwd)
     try:
         return _uninstall(top, directory)
+    except safewrite.UnsafePath as error:
+        raise InputError(f"could not finish uninstalling: {error}") from None
     except OSError as error:
         where = f" {error.filename}" if getattr(error, "filename", None) else ""
         raise InputError(f"could not finish uninstalling:{where} {_reason(error)} "

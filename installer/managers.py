@@ -2,12 +2,15 @@
 (`lefthook-local.yml` jobs) and the pre-commit framework (its `<hook>.legacy` slot)."""
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from migguard import safewrite
 
 MARKER = "# migguard-hook-shim"
 LEFTHOOK_CONFIGS = ("lefthook.yml", "lefthook.yaml", ".lefthook.yml", ".lefthook.yaml")
@@ -61,7 +64,7 @@ def husky_install(top: Path, hook: str) -> str:
     if block in text:
         return f"hook {hook}: already in .husky/{hook}"
     text = _without_husky_block(text)
-    script.write_text(text + ("" if not text or text.endswith("\n") else "\n") + block, encoding="utf-8")
+    _write(top, script, text + ("" if not text or text.endswith("\n") else "\n") + block)
     return f"hook {hook}: added to .husky/{hook} (commit it)"
 
 
@@ -84,11 +87,17 @@ def _remove_block(path: Path, without: Callable[[str], str]) -> bool:
     if not path.exists() or MARKER not in (text := path.read_text(encoding="utf-8")):
         return False
     rest = without(text)
+    top = path.parent.parent if path.parent.name == ".husky" else path.parent
     if rest.strip():
-        path.write_text(rest, encoding="utf-8")
+        _write(top, path, rest)
     else:
-        path.unlink()
+        safewrite.remove(top, str(path.relative_to(top)))
     return True
+
+
+def _write(top: Path, path: Path, text: str) -> None:
+    """Through migguard's one safe writer: atomic, never through a symlink leaving the work tree."""
+    safewrite.write(top, str(path.relative_to(top)), text.encode("utf-8"))
 
 
 def husky_uninstall(top: Path, hook: str) -> str | None:
@@ -105,8 +114,9 @@ def husky_installed(top: Path, hook: str) -> bool:
 def lefthook_block(hooks: tuple[str, ...], python: str) -> str:
     lines = [f"{MARKER} begin (added by `migguard install`; `migguard uninstall` removes it)\n"]
     for hook in hooks:
-        lines.append(f"{hook}:\n  jobs:\n    - name: migguard\n"
-                     f"      run: {shlex.quote(python)} {run_arguments()} hook {hook} {{0}}\n")
+        command = f"{shlex.quote(python)} {run_arguments()} hook {hook} {{0}}"
+        # A JSON string is a YAML double-quoted scalar: safe for quotes and spaces in the command.
+        lines.append(f"{hook}:\n  jobs:\n    - name: migguard\n      run: {json.dumps(command)}\n")
         if hook in STDIN_HOOKS:
             lines.append("      use_stdin: true\n")
     lines.append(f"{MARKER} end\n")
@@ -131,7 +141,7 @@ def lefthook_install(top: Path, hooks: tuple[str, ...], python: str) -> list[str
     if taken:
         return [f"lefthook: lefthook-local.yml defines {', '.join(taken)} already; add "
                 f"`migguard hook <name> {{0}}` jobs there by hand (pre-push and post-rewrite with use_stdin: true)"]
-    local.write_text(rest + ("" if not rest or rest.endswith("\n") else "\n") + block, encoding="utf-8")
+    _write(top, local, rest + ("" if not rest or rest.endswith("\n") else "\n") + block)
     return ["lefthook: migguard's jobs added to lefthook-local.yml", _lefthook_sync(top)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migguard import cache, gitio
 from migguard.errors import InputError
@@ -50,7 +50,7 @@ def locate(path: str | Path | None) -> tuple[Path, str]:
     return top, "" if under == "." else under
 
 
-def check_worktree(path: str | Path | None = None) -> dict:
+def check_worktree(path: str | Path | None = None) -> dict[str, Any]:
     """Check the migrations below `path` (default: the whole repository) as they are on disk.
 
     Paths in the result are relative to the repository's top (to PATH outside git)."""
@@ -61,7 +61,7 @@ def check_worktree(path: str | Path | None = None) -> dict:
     return check_results(load_projects(root, under=under))
 
 
-def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict:
+def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict[str, Any]:
     """Check commit `rev` from git objects: the part below `path` (`under=""`: the whole repository).
 
     Answered from the cache when the commit's tree was checked before, or when another commit

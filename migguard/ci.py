@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 from typing import NamedTuple
@@ -91,8 +92,12 @@ def resolve_base(root: str, base: str, push: bool = False, remote: str = "origin
                 return Outcome(1, [f"cannot resolve: merging {base} into {branch or 'HEAD'} conflicts in files "
                                    f"migguard does not resolve:", *[f"  {path}" for path in unmerged],
                                    "merge the base by hand (or rebase) and push again."])
-            return Outcome(2 if done.returncode else 0, [f"git merge failed: {done.stderr.strip() or done.stdout.strip()}"
-                                                        if done.returncode else "nothing to do."])
+            if done.returncode == 0:
+                return Outcome(0, ["nothing to do."])
+            reason = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [f"exit {done.returncode}"]
+            if _git(root, "rev-parse", "--is-shallow-repository") == "true":
+                reason.append("the clone is shallow: fetch the whole history (actions/checkout: fetch-depth: 0)")
+            raise InputError(f"git merge failed: {'; '.join(reason)}.")
         result = fixing.fix_projects(root, "merge", [], None)
         if result.status != 0:
             _abort(root)
@@ -121,14 +126,13 @@ def resolve_base(root: str, base: str, push: bool = False, remote: str = "origin
         return Outcome(0, lines + ["not pushed (pass --push to update the branch)."])
     pushed = _run(root, ["push", "--no-verify", remote, f"HEAD:refs/heads/{branch}"], env)
     if pushed.returncode != 0:
-        return Outcome(1, lines + [f"push to {remote} {branch} refused: {pushed.stderr.strip().splitlines()[-1:]}; "
-                                   f"the branch moved? run again on its new head."])
+        why = (pushed.stderr.strip().splitlines() or [f"exit {pushed.returncode}"])[-1]
+        return Outcome(1, lines + [f"not pushed: {remote} refused {branch} ({why}); "
+                                   f"if the branch moved, run again on its new head."])
     return Outcome(0, lines + [f"pushed to {remote} {branch}."])
 
 
-def _run(root: str, args: list[str], env: dict[str, str], stdin: str | None = None):  # type: ignore[no-untyped-def]
-    import subprocess
-
+def _run(root: str, args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, input=stdin)
 
 

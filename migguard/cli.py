@@ -81,7 +81,7 @@ def check(path: str | None, rev: str | None, output: str, pre_commit_ref: bool) 
         rev = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     try:
         if rev:
-            result = checking.check_revision(path or checking.revision_root(), rev)
+            result = checking.check_revision(path or ".", rev, under=None if path else "")
         else:
             result = checking.check_worktree(path)
     except InputError as error:
@@ -256,7 +256,7 @@ def ci_check(rev: str, output: str | None) -> None:
     from migguard import report
 
     try:
-        result = checking.check_revision(checking.revision_root(), rev)
+        result = checking.check_revision(".", rev, under="")
     except InputError as error:
         fail(str(error))
     output = output or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")

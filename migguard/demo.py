@@ -158,8 +158,8 @@ class Demo:
         self.show_migrations()
         renamed = "0003_person_discipline.py"
         self.require(renamed in self.migrations(), f"bob's migration was renumbered to {renamed}, after alice's")
-        subject = self.git("log", "-1", "--format=%s", show=False).stdout.strip()
-        self.require(subject.startswith("Renumber migrations after rebase onto"), f"recorded as a commit: {subject!r}")
+        added = self.git("show", "--name-only", "--format=", "HEAD", show=False).stdout.split()
+        self.require(f"api/migrations/{renamed}" in added, f"folded into bob's rebased commit, which now adds {renamed}")
         self.require("migguard:" in done.stderr and self.check_ok(), "one leaf: `migguard check --rev HEAD` is ok")
         self.migrate()
 
@@ -175,7 +175,7 @@ class Demo:
         refused = self.git("push", "origin", "carol", expect=None)
         self.require(refused.returncode != 0, "git push is refused: the remote never sees two leaves")
         self.run(sys.executable, "-m", "migguard", "fix")
-        self.git("commit", "-q", "-m", "Merge migrations", show=False)
+        self.git("commit", "-q", "--amend", "--no-edit")
         self.git("push", "-q", "origin", "carol")
         self.require(self.check_ok(), "after `migguard fix` the push goes through")
         shutil.rmtree(remote, ignore_errors=True)

@@ -40,14 +40,16 @@ def _check(status: os.stat_result, limit: int) -> None:
         raise Unreadable(f"is {status.st_size:,} bytes, over migguard's limit of {limit:,}; not read")
 
 
-def follow(path: str, root_real: str) -> os.stat_result:
-    """The status of the file `path` names: a symlink is followed only to a file inside the repository."""
+def follow(path: str, root_real: str, limit: int = MAX_BYTES) -> tuple[os.stat_result, str | None]:
+    """The status of the file `path` names, and what to report though it can be read: a symlink to a
+    regular file outside the repository (Django reads it; migguard reads it within the bound and
+    reports it). Anything else leaving the repository is not read."""
     try:
         status = os.lstat(path)
     except OSError as error:
         raise Unreadable(f"cannot be read ({error.strerror})") from None
     if not stat.S_ISLNK(status.st_mode):
-        return status
+        return status, None
     try:
         status = os.stat(path)
     except OSError as error:
@@ -57,14 +59,17 @@ def follow(path: str, root_real: str) -> os.stat_result:
             raise Unreadable(f"is a dangling symlink (to {os.readlink(path)})") from None
         raise Unreadable(f"cannot be read ({error.strerror})") from None
     target = os.path.realpath(path)
-    if not inside(target, root_real):
+    if inside(target, root_real):
+        return status, None
+    if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
         raise Unreadable(f"is a symlink to {target}, outside the repository; not read")
-    return status
+    return status, f"is a symlink to {target}, outside the repository; keep migrations inside it"
 
 
-def read_bounded(path: str, root_real: str, limit: int = MAX_BYTES) -> tuple[bytes, os.stat_result]:
-    """The whole file, if it is a regular file inside the repository of at most `limit` bytes."""
-    _check(follow(path, root_real), limit)
+def read_bounded(path: str, root_real: str, limit: int = MAX_BYTES) -> tuple[bytes, os.stat_result, str | None]:
+    """The whole file, if it is a regular file of at most `limit` bytes; and what to report about it."""
+    status, note = follow(path, root_real, limit)
+    _check(status, limit)
     try:
         descriptor = os.open(path, OPEN_FLAGS)
     except OSError as error:
@@ -87,4 +92,4 @@ def read_bounded(path: str, root_real: str, limit: int = MAX_BYTES) -> tuple[byt
         os.close(descriptor)
     if len(data) > limit:
         raise Unreadable(f"is over migguard's limit of {limit:,} bytes; not read")
-    return data, status
+    return data, status, note

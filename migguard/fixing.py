@@ -1,6 +1,7 @@
 """`fix`: resolve every conflicted app of a work tree. Plain values in and out, for the CLI and the hooks."""
 from __future__ import annotations
 
+import os
 from typing import Callable, NamedTuple
 
 from migguard import overlap, resolve
@@ -141,14 +142,18 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
             lines.append(f"not resolved ({', '.join(plan.app for plan in plans)}): {problem}; nothing was changed")
             return FixResult(1, lines, [], sorted({p.app for p in plans} | set(unresolved)))
     locks = _lock_repairs(project, apps, wanted, check_only=True)
-    if not wanted and not unresolved and not locks:
+    refused = _unsafe_locks(project, locks)
+    locks = [lock for lock in locks if lock[0] not in refused]
+    if not wanted and not unresolved and not locks and not refused:
         lines.append("nothing to fix: every app has one leaf.")
+    lines += [f"not repaired: {message}" for message in refused.values()]
+    lock_failed = bool(refused)
     after_force = [f"{label}: resolved although both sides change the same thing: run "
                    f"`python manage.py makemigrations --check` to confirm models and migrations agree"
                    for label in forced if any(plan.app == label for plan in plans)]
     if dry_run:
         lines += [f"would repair {path} ({before}): {leaf}" for path, before, leaf in locks]
-        return FixResult(1 if unresolved else 0, lines, plans, unresolved)
+        return FixResult(1 if unresolved or lock_failed else 0, lines, plans, unresolved)
     paths: list[str] = []
     if plans:
         applied = resolve.apply(project, plans, stage=stage)
@@ -162,16 +167,42 @@ def fix(root: str, strategy: str = "merge", apps: list[str] | None = None,
         lines += [plan.summary for plan in plans] + after_force
         paths = list(applied.paths)
     if locks:
-        repaired = _lock_repairs(project, apps, wanted, check_only=False)
+        from migguard.checking import write_locks
+
+        repaired = []
+        for path, _, _ in locks:
+            label = next(label for label in project.apps if project.lock_path(label) == path)
+            try:
+                repaired += write_locks(project, labels={label})
+            except InputError as error:
+                lines.append(f"not repaired: {error}")
+                lock_failed = True
         lines += [f"repaired {path} ({before}): {leaf}" for path, before, leaf in repaired]
         lock_paths = [path for path, _, _ in repaired]
         if stage and lock_paths:
             try:
                 resolve.stage_paths(root, lock_paths)
-            except Exception:  # staging is a convenience; the file is written either way
-                pass
+            except Exception as error:  # noqa: BLE001 - the file is written; say it is not staged
+                lines.append(f"not staged: {', '.join(lock_paths)} ({error}); run `git add` once git is free")
+                lock_failed = True
         paths += lock_paths
-    return FixResult(1 if unresolved else 0, lines, plans, unresolved, sorted(set(paths)))
+    return FixResult(1 if unresolved or lock_failed else 0, lines, plans, unresolved, sorted(set(paths)))
+
+
+def _unsafe_locks(project: Project, locks: list[tuple[str, str, str]]) -> dict[str, str]:
+    """The lock files a repair would write through a symlink leaving the work tree: path -> refusal."""
+    from migguard import safewrite
+
+    refused = {}
+    for path, _, _ in locks:
+        try:
+            real = safewrite.target(project.root, path)
+        except safewrite.UnsafePath as error:
+            refused[path] = str(error)
+            continue
+        if os.path.isdir(real):
+            refused[path] = f"{path} is a directory; migguard writes the lock file only where a file can go."
+    return refused
 
 
 def _composed(project: Project, plans: list[resolve.Plan], lines: list[str]) -> list[resolve.Plan]:

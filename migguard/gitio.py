@@ -33,9 +33,14 @@ def run(args: list[str], cwd: str | Path, input: bytes | None = None, check: boo
         done = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
     except FileNotFoundError as error:
         raise GitError("git is not installed or not on PATH.") from error
+    except OSError as error:
+        raise GitError(f"git could not run ({error.strerror or error}).") from error
     if check and done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {message[-1] if message else 'exit ' + str(done.returncode)}")
+        detail = message[-1] if message else "exit " + str(done.returncode)
+        if "promisor remote" in detail:
+            detail += "; a partial clone needs its remote to fetch them"
+        raise GitError(f"git {args[0]} failed: {detail}")
     return done.stdout
 
 
@@ -108,11 +113,7 @@ def cat_blobs(cwd: str | Path, oids: list[str]) -> dict[str, bytes]:
     """Read many blobs with one `git cat-file --batch --buffer`; missing ones left out."""
     if not oids:
         return {}
-    try:
-        out = run(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode())
-    except GitError as error:
-        raise GitError(f"cannot read {len(oids)} file(s) from git objects ({error}); "
-                       f"a partial clone needs its remote to fetch them") from None
+    out = run(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode())
     blobs: dict[str, bytes] = {}
     position = 0
     for oid in oids:

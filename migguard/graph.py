@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from migguard.errors import InputError
 from migguard.reader import Dependency, MigrationSource
@@ -280,8 +281,9 @@ def _replace_squashed(graph: Graph, migrations: Mapping[Key, MigrationSource], d
             target = (inner.app, inner.name)
             if target in replacements and target not in done and target not in looping:
                 stack.append((target, iter(replacements[target])))
-    nested = [(key, reference) for key, replaced in replacements.items() if key not in looping
-              for reference in replaced if (reference.app, reference.name) in replacements.keys() - looping]
+    squashes = replacements.keys() - looping
+    nested = [(key, reference) for key, replaced in replacements.items() if key in squashes
+              for reference in replaced if (reference.app, reference.name) in squashes]
     if nested:
         version = django_version or installed_django_version()
         if version and _version_tuple(version) < NESTED_SQUASHES_SINCE:

@@ -10,7 +10,8 @@ NAME = re.compile(r"^\w+$")
 
 
 class LockState(NamedTuple):
-    """`state` is one of ok, missing, stale, pending, conflicted, unknown, invalid, off."""
+    """`state` is one of ok, missing, stale, pending, conflicted, unknown, invalid, off, unreadable,
+    unchecked (a migration of the app could not be read: its error is reported, the lock file is left alone)."""
 
     state: str
     names: tuple[str, ...]
@@ -19,7 +20,7 @@ class LockState(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return self.state in ("ok", "off")
+        return self.state in ("ok", "off", "unchecked")
 
 
 def content(leaf: str) -> str:

@@ -2,7 +2,7 @@
 and the apps of each folder form a label namespace of their own (two projects may both have `users`)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from migguard.discovery import Package
 

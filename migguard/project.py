@@ -30,6 +30,8 @@ class App(NamedTuple):
     path: str
     files: dict[str, str]
     lock_data: bytes | None
+    unread: tuple[str, ...] = ()
+    lock_problem: str | None = None
 
 
 class Project:
@@ -57,6 +59,10 @@ class Project:
 
     def lock_state(self, label: str) -> LockState:
         app = self.apps[label]
+        if app.unread:
+            return LockState("unchecked", (), f"cannot be checked: {', '.join(app.unread)} could not be read")
+        if app.lock_problem:
+            return LockState("unreadable", (), app.lock_problem)
         existing = {name for (_, name) in self.graph.app_nodes(label)} | set(app.files)
         return lockfile.state(app.lock_data, self.leaves(label), existing, enabled=bool(self.config.lockfile))
 
@@ -69,6 +75,7 @@ class _RevisionFiles:
 
     def __init__(self, cwd: str | Path) -> None:
         self.cwd = cwd
+        self.notes: dict[str, str] = {}
 
     def identify(self, key: str) -> str | None:
         return key
@@ -80,16 +87,20 @@ class _RevisionFiles:
         if not keys:
             return {}, {}
         failures: dict[str, str] = {}
-        listing = gitio.run(["cat-file", "--batch-check"], self.cwd, input="".join(f"{key}\n" for key in keys).encode())
+        try:
+            sizes = gitio.blob_sizes(self.cwd, keys)
+        except gitio.GitError as error:
+            raise gitio.GitError(f"cannot read {len(keys)} file(s) from git objects ({error}); "
+                                 f"a partial clone needs its remote to fetch them") from None
         small = []
-        for key, line in zip(keys, listing.decode("utf-8", "replace").splitlines()):
-            parts = line.split()
-            if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= files.MAX_BYTES:
-                small.append(key)
-            elif len(parts) == 3 and parts[1] == "blob":
-                failures[key] = f"is {int(parts[2]):,} bytes, over migguard's limit of {files.MAX_BYTES:,}; not read"
+        for key in keys:
+            size = sizes.get(key)
+            if size is None:
+                failures[key] = "is missing from the repository's objects (a partial clone?); not read"
+            elif size > files.MAX_BYTES:
+                failures[key] = f"is {size:,} bytes, over migguard's limit of {files.MAX_BYTES:,}; not read"
             else:
-                failures[key] = "is missing from the repository (a partial clone?); not read"
+                small.append(key)
         return gitio.cat_blobs(self.cwd, small), failures
 
     def save(self) -> None:
@@ -101,8 +112,10 @@ class _WorktreeFiles:
 
     def __init__(self, root: str, common_dir: Path | None) -> None:
         self.root_real = os.path.realpath(root)
+        self.prefix = len(os.path.join(root, ""))
         self.index = cache.WorktreeIndex.for_root(common_dir, root) if common_dir is not None else None
         self.now_ns = time.time_ns()
+        self.notes: dict[str, str] = {}
 
     def identify(self, key: str) -> str | None:
         if self.index is None:
@@ -111,7 +124,7 @@ class _WorktreeFiles:
             status = os.lstat(key)
         except OSError:
             return None
-        return self.index.known(key, files.signature(status)) if stat.S_ISREG(status.st_mode) else None
+        return self.index.known(key[self.prefix:], files.signature(status)) if stat.S_ISREG(status.st_mode) else None
 
     def blob_id(self, key: str, data: bytes) -> str:
         return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -120,13 +133,15 @@ class _WorktreeFiles:
         found, failures = {}, {}
         for key in keys:
             try:
-                data, status = files.read_bounded(key, self.root_real)
+                data, status, note = files.read_bounded(key, self.root_real)
             except files.Unreadable as error:
                 failures[key] = str(error)
                 continue
             found[key] = data
+            if note:
+                self.notes[key] = note
             if self.index is not None and stat.S_ISREG(os.lstat(key).st_mode):
-                self.index.record(key, files.signature(status), self.blob_id(key, data), self.now_ns)
+                self.index.record(key[self.prefix:], files.signature(status), self.blob_id(key, data), self.now_ns)
         return found, failures
 
     def save(self) -> None:
@@ -201,12 +216,12 @@ def load_revision(cwd: str | Path, rev: str, under: str | None = None, full: boo
 
 
 def load_revision_projects(cwd: str | Path, rev: str, under: str | None = None, full: bool = False,
-                           inputs: RevisionInputs | None = None) -> list[Project]:
+                           inputs: RevisionInputs | None = None, parse_cache: cache.ParseCache | None = None) -> list[Project]:
     """`load_revision`, one Project per project folder (one in all when `projects` is not configured)."""
     inputs = inputs or revision_inputs(cwd, rev, under)
     prefix = under if under is not None else gitio.resolve_tree(cwd, rev)[1]
     return _split(str(cwd), inputs.config, inputs.packages, _RevisionFiles(cwd), full,
-                  cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
+                  parse_cache or cache.ParseCache.for_common_dir(inputs.common_dir), list(inputs.problems),
                   monorepo.scopes(inputs.config.projects, prefix.strip("/")))
 
 
@@ -247,15 +262,15 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
         django = bool(modules) and not all(reader.lacks_class(module) for module in modules.values())
         if django or not modules:
             for name, key in package.modules.items():
-                if key in failures:
+                if key in failures or key in source.notes:
                     file = f"{package.path}/{name}.py".lstrip("/")
-                    issues.append(Issue(file, 1, f"{file} {failures[key]}"))
+                    issues.append(Issue(file, 1, f"{file} {failures.get(key) or source.notes[key]}"))
+            if package.lock in source.notes:
+                file = f"{package.path}/{config.lockfile}".lstrip("/")
+                issues.append(Issue(file, 1, f"{file} {source.notes[package.lock]}"))
             for filename, message in package.notes:
                 file = f"{package.path}/{filename}".lstrip("/")
                 issues.append(Issue(file, 1, f"{file} {message}"))
-        if package.lock and package.lock in failures and (django or not modules):
-            file = f"{package.path}/{config.lockfile}".lstrip("/")
-            issues.append(Issue(file, 1, f"{file} {failures[package.lock]}"))
         if django:
             sources.append((package, modules))
     kept = {package.path for package, _ in sources}
@@ -288,7 +303,9 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
         if label is None:
             continue
         lock_data = contents.get(package.lock) if package.lock else None
-        apps[label] = App(label, package.path, dict(package.modules), lock_data)
+        unread = tuple(sorted(f"{name}.py" for name, key in package.modules.items() if key in failures))
+        apps[label] = App(label, package.path, dict(package.modules), lock_data, unread,
+                          failures.get(package.lock) if package.lock else None)
         for name, module in modules.items():
             file = f"{package.path}/{name}.py".lstrip("/")
             for problem in module.problems:

@@ -5,14 +5,16 @@ Python cannot import is always reported, and one reader answers for `check`, the
 from __future__ import annotations
 
 import ast
+import gc
 import re
 from typing import NamedTuple
 
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})(?: |$)|^={7}$", re.MULTILINE)
 CONFLICT_MARKER_BYTES = re.compile(rb"^(<{7}|>{7})(?: |\r?$)|^={7}\r?$", re.MULTILINE)
 GRAPH_ATTRIBUTES = ("dependencies", "replaces", "run_before")
-# A call of a literal (`("a", "b") ("c", "d")`: a comma is missing) needs one of these just before `(`.
-LITERAL_CALL_HINT = re.compile(rb"""[)\]}'"]\s*\(""")
+# A call of a literal (`("a", "b") ("c", "d")`: a comma is missing) has one of these just before `(`:
+# a closing bracket or quote, a number, `...`, None, True or False.
+LITERAL_CALL_HINT = re.compile(rb"""(?:[)\]}'"]|(?<![\w.])\.?\d[\w.]*|\.\.\.|\b(?:None|True|False))\s*\(""")
 LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.ListComp, ast.Dict, ast.DictComp, ast.Set, ast.SetComp,
                  ast.GeneratorExp, ast.JoinedStr)
 
@@ -121,6 +123,11 @@ class _Collector:
             if isinstance(element, ast.Call) and isinstance(element.func, LITERAL_NODES):
                 self.problems.append(Problem(element.lineno, _literal_call_message(element.func)))
                 continue
+            if isinstance(element, ast.Call) and isinstance(element.func, ast.Call):
+                self.problems.append(Problem(element.lineno, f"calls what {_call_name(element.func.func) or 'a call'}"
+                                             f"(...) returns in {attribute} (a comma is missing?); Django's import "
+                                             f"raises TypeError"))
+                continue
             dependency = self.reference(element)
             if dependency is None:
                 self.problems.append(
@@ -160,9 +167,10 @@ class _Collector:
 
 
 def _literal_call_message(func: ast.expr) -> str:
-    kind = {ast.Tuple: "a tuple", ast.List: "a list", ast.Dict: "a dict", ast.Set: "a set"}.get(type(func), "a literal")
-    if isinstance(func, ast.Constant):
-        kind = f"a {type(func.value).__name__} literal"
+    kind = {ast.Tuple: "a tuple", ast.List: "a list", ast.Dict: "a dict", ast.Set: "a set"}.get(type(func))
+    if kind is None:
+        text = ast.unparse(func)
+        kind = f"the literal {text if len(text) <= 30 else text[:27] + '...'}"
     return f"is not valid Python: it calls {kind} (a comma is missing?); Django's import raises TypeError"
 
 
@@ -249,6 +257,8 @@ def _read(source: str | bytes, with_operations: bool) -> MigrationSource:
             return _failure(data.count(b"\n", 0, marker.start()) + 1, "holds git conflict markers")
     if b"\0" in data:
         return _failure(data.count(b"\n", 0, data.index(b"\0")) + 1, "is not valid Python (it holds a NUL byte)")
+    collecting = gc.isenabled()
+    gc.disable()  # an AST holds no cycles; the collector's passes over it would make parsing quadratic
     try:
         tree = ast.parse(data)
         return _collect(tree, data, with_operations)
@@ -258,6 +268,9 @@ def _read(source: str | bytes, with_operations: bool) -> MigrationSource:
         return _failure(1, "nests too deeply to be read (Python may not import it either)")
     except ValueError as error:
         return _failure(1, f"is not valid Python ({error})")
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _collect(tree: ast.Module, data: bytes, with_operations: bool) -> MigrationSource:
@@ -269,6 +282,12 @@ def _collect(tree: ast.Module, data: bytes, with_operations: bool) -> MigrationS
         return _failure(1, NO_CLASS)
     cls = tree.body[position]
     collector = _Collector(with_operations)
+    for earlier in tree.body[:position]:
+        if isinstance(earlier, ast.ClassDef) and earlier.name == "Migration":  # Python runs its body too
+            discarded = _Collector(False)
+            for node in earlier.body:
+                discarded.statement(node)
+            collector.problems += [problem for problem in discarded.problems if problem.fatal]
     for node in cls.body:
         collector.statement(node)
     if cls.decorator_list:

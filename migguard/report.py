@@ -2,25 +2,25 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from migguard.project import Project
 
 
-def check_result(project: "Project") -> dict:
+def check_result(project: Project) -> dict[str, Any]:
     """`{"version", "ok", "apps", "conflicts", "errors", "warnings"}`: everything `check` says, as plain values."""
     return check_results([project])
 
 
-def check_results(projects: list["Project"]) -> dict:
+def check_results(projects: list[Project]) -> dict[str, Any]:
     """One result for every project of the repository (several in a monorepo, each its own label namespace)."""
     from migguard.checking import SCHEMA_VERSION
     from migguard.monorepo import qualified
 
-    apps: list[dict] = []
-    errors: list[dict] = []
-    warnings: list[dict] = []
+    apps: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
     conflicts: list[str] = []
     for project in projects:
         found = project_result(project)
@@ -35,7 +35,7 @@ def check_results(projects: list["Project"]) -> dict:
     return result
 
 
-def project_result(project: "Project") -> dict:
+def project_result(project: Project) -> dict[str, Any]:
     """The apps, conflicts (labels), errors and warnings of one project."""
     apps, errors = [], []
     conflicts = project.conflicts()
@@ -63,7 +63,7 @@ def project_result(project: "Project") -> dict:
     return {"apps": apps, "conflicts": sorted(conflicts), "errors": errors, "warnings": warnings}
 
 
-def as_text(result: dict) -> str:
+def as_text(result: dict[str, Any]) -> str:
     lines = [f"error: {error['message']} ({error['path']}:{error['line']})" for error in result["errors"]]
     lines += [f"warning: {w['message']} ({w['path']}:{w['line']})" for w in result["warnings"]]
     count = len(result["apps"])
@@ -77,11 +77,11 @@ def as_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def as_json(result: dict) -> str:
+def as_json(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=2)
 
 
-def as_github(result: dict) -> str:
+def as_github(result: dict[str, Any]) -> str:
     """Workflow commands: GitHub shows each as an annotation on the file and line."""
     def escape(value: str) -> str:
         return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

@@ -189,9 +189,7 @@ def _renumber_source(project: Project, path: str, key: Key, renumbering: Renumbe
     try:
         data = safewrite.read(os.path.join(project.root, path))
     except OSError as error:
-        if relevant:
-            raise Refusal(f"{path} cannot be read ({_reason(error)})") from None
-        return None
+        raise Refusal(f"{path} cannot be read ({_reason(error)}), so migguard cannot follow the renames into it") from None
     if data is None:
         return None
     if not relevant and not any(name.encode() in data for name in renumbering.old_names):
@@ -205,6 +203,25 @@ def _renumber_source(project: Project, path: str, key: Key, renumbering: Renumbe
     return text
 
 
+def _refuse_unread_migrations(project: Project, renumbering: Renumbering) -> None:
+    """Refuse when a migration the project could not read (a symlink leaving the work tree, an unreadable
+    file, one of an app that was left out) may name a renamed migration: it could not be followed."""
+    from migguard import files
+
+    scanned = {project.file_of((label, name)) for label, app in project.apps.items() for name in app.files}
+    root_real = os.path.realpath(project.root)
+    for issue in project.issues:
+        if not issue.fatal or not issue.path.endswith(".py") or issue.path in scanned:
+            continue
+        try:
+            data, _ = files.read_bounded(os.path.join(project.root, issue.path), root_real)
+        except files.Unreadable as error:
+            raise Refusal(f"{issue.path} {error}, so migguard cannot follow the renames into it") from None
+        if any(name.encode() in data for name in renumbering.old_names):
+            raise Refusal(f"{issue.path} names a migration that would be renamed, but migguard cannot read it "
+                          f"as a migration, so it cannot follow the rename into it")
+
+
 def compose(project: Project, plans: list[Plan]) -> list[Plan]:
     """The renumber plans' file changes computed together: each file rewritten once with every app's
     renames applied (a branch migration of one app may depend on the branch migration of another).
@@ -214,6 +231,7 @@ def compose(project: Project, plans: list[Plan]) -> list[Plan]:
     if not moves:
         return plans
     renumbering = Renumbering(moves)
+    _refuse_unread_migrations(project, renumbering)
     owned: dict[str, list[Change]] = {plan.app: [] for plan in plans}
     for app_label, app in sorted(project.apps.items()):
         for name in sorted(app.files):

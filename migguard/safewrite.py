@@ -8,6 +8,15 @@ import stat
 import tempfile
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()  # read once, at import: os.umask can only be read by setting it, which races with threads
+
+
 class UnsafePath(OSError):
     """Writing this path would leave the top directory; the message names the path in one sentence."""
 
@@ -54,9 +63,7 @@ def write(top: str | os.PathLike[str], relative: str, data: bytes, create: bool 
         if mode is not None or keep_mode is not None:
             os.chmod(temporary, mode if mode is not None else keep_mode)  # type: ignore[arg-type]
         else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
+            os.chmod(temporary, 0o666 & ~UMASK)
         if create:
             os.link(temporary, destination)
         else:

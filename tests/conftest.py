@@ -238,3 +238,7 @@ def diverge_models(project: DjangoProject, feature: tuple[str, str], main: tuple
 
 
 from postgres import database, fresh, postgres_database, postgres_databases, postgres_server  # noqa: E402,F401  (real PostgreSQL fixtures)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-long", action="store_true", help="fuzz with 10,000 inputs instead of a few hundred")

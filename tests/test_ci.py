@@ -184,7 +184,9 @@ def run_action(clone: Path, inputs: dict[str, str], github: dict[str, str]):  # 
 
 
 def test_the_action_resolves_a_pull_request(host: Path, tmp_path: Path) -> None:
-    clone = ci_clone(host, tmp_path)
+    clone = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", host.as_uri(), str(clone))  # actions/checkout
+    assert git(clone, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
     git(clone, "update-ref", "-d", "refs/remotes/origin/main")
     done = run_action(clone, {"command": "resolve", "install": "none", "python": sys.executable}, {"base_ref": "main"})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -192,3 +194,14 @@ def test_the_action_resolves_a_pull_request(host: Path, tmp_path: Path) -> None:
     assert not merge_button_conflicts(host, "main", "feature")
     done = run_action(clone, {"command": "check", "install": "none", "python": sys.executable}, {})
     assert done.returncode == 0 and done.stdout.strip() == "ok: 1 app with migrations, one leaf each, lock files in step."
+
+
+def test_a_refused_push_exits_one_and_says_why(host: Path, tmp_path: Path) -> None:
+    hook = host / "hooks/pre-receive"
+    hook.write_text("#!/bin/sh\necho 'branch is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = git(host, "rev-parse", "feature").stdout
+    clone = ci_clone(host, tmp_path)
+    status, out, _ = migguard(clone, "ci", "resolve", "--base", "origin/main", "--push")
+    assert status == 1 and out.splitlines()[-1].startswith("not pushed: origin refused feature (")
+    assert git(host, "rev-parse", "feature").stdout == before

@@ -128,6 +128,14 @@ def test_migguard_0_in_the_pushers_environment_changes_nothing(gate: tuple[Path,
     assert_refused(push(work, server, "--receive-pack=env MIGGUARD=0 git-receive-pack"), "app 'api' has 2 leaf migrations")
     done = git(work, "push", f"file://{server}", "HEAD:refs/heads/main", check=False, env=clean_env(MIGGUARD="0"))
     assert_refused(done, "app 'api' has 2 leaf migrations")
+    # Nor does git config the pusher brings along: -c, GIT_CONFIG_*, a HOME of their choosing.
+    (work.parent / "home").mkdir()
+    (work.parent / "home" / ".gitconfig").write_text("[migguard]\n\texclude = *\n\ttimeout = 0.001\n")
+    done = git(work, "-c", "migguard.lockfile=x.txt", "push", "--receive-pack=git -c migguard.exclude=* receive-pack",
+               str(server), "HEAD:refs/heads/main", check=False,
+               env=clean_env(HOME=str(work.parent / "home"), GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="migguard.maxfiles",
+                             GIT_CONFIG_VALUE_0="0"))
+    assert_refused(done, "app 'api' has 2 leaf migrations", "configuration of refs/heads/main at")
 
 
 def test_settings_in_the_pushed_commit_never_narrow_the_gate(gate: tuple[Path, Path]) -> None:
@@ -167,13 +175,22 @@ def test_migrations_django_loads_but_migguard_cannot_read_are_refused(gate: tupl
                                "sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(compile('', 'x', 'exec')))"],
                               capture_output=True, check=True).stdout
     commit(work, "compiled leaf", {"api/migrations/0002_fast.pyc": compiled})
-    assert_refused(push(work, server), "api/migrations/0002_fast.pyc is a compiled migration without its source")
+    assert_refused(push(work, server), "api/migrations/0002_fast.pyc is compiled code without its .py source")
+    git(work, "reset", "-q", "--hard", "HEAD~1")
+    reassigned = migration(("api", "0001_initial")) + "\nMigration.dependencies = []\n"
+    commit(work, "dependencies reassigned after the class", {"api/migrations/0002_x.py": reassigned,
+                                                             "api/migrations/max_migration.txt": "0002_x\n"})
+    assert_refused(push(work, server), "api/migrations/0002_x.py uses `Migration` after the class")
     git(work, "reset", "-q", "--hard", "HEAD~1")
     (work / "shop").mkdir()
     (work / "shop" / "__init__.py").write_text("")
     (work / "shop" / "migrations").symlink_to("../api/migrations")
     commit(work, "symlinked migrations", {})
-    assert_refused(push(work, server), "shop/migrations is a symbolic link (to ../api/migrations)")
+    assert_refused(push(work, server), "shop/migrations is a symlink in the commit: Django follows it")
+    git(work, "reset", "-q", "--hard", "HEAD~1")
+    (work / "legacy").symlink_to("api")
+    commit(work, "an app folder linked", {})
+    assert_refused(push(work, server), "legacy is a symbolic link (to api) to a folder that holds migrations")
     git(work, "reset", "-q", "--hard", "HEAD~1")
     (work / "pyproject.toml").symlink_to("/dev/zero")
     commit(work, "configuration through a link", {})
@@ -196,6 +213,8 @@ def test_every_new_commit_is_checked_not_only_the_tip(gate: tuple[Path, Path], t
     refused = git(work, "push", str(tmp_path / "plain.git"), "main", check=False)
     assert refused.returncode != 0 and f"{broken[:10]}, one of 3 new commits, below the tip" in refused.stderr
     assert "--no-verify" in refused.stderr
+    again = git(work, "push", str(tmp_path / "plain.git"), "main", check=False, env=clean_env(MIGGUARD="0"))
+    assert again.returncode != 0 and "app 'api' has 2 leaf migrations" in again.stderr
     # One commit that is right from the start goes through.
     git(work, "reset", "-q", "--soft", "HEAD~2")
     git(work, "commit", "-qm", "two migrations and their merge")
@@ -235,7 +254,7 @@ def test_bounds_refuse_with_a_sentence(gate: tuple[Path, Path]) -> None:
     huge = migration(("api", "0001_initial"), body="    initial = True\n" * 80_000)
     commit(work, "a 1.4 MB migration", {"api/migrations/0002_huge.py": huge, "api/migrations/max_migration.txt": "0002_huge\n"})
     started = time.monotonic()
-    assert_refused(push(work, server), "api/migrations/0002_huge.py is larger than the gate reads (1,048,576 bytes")
+    assert_refused(push(work, server), "api/migrations/0002_huge.py is larger than the gate reads (1,000,000 bytes")
     assert time.monotonic() - started < 20
     git(work, "reset", "-q", "--hard", "HEAD~1")
     git(server, "config", "migguard.maxFiles", "2")
@@ -246,11 +265,11 @@ def test_bounds_refuse_with_a_sentence(gate: tuple[Path, Path]) -> None:
     git(server, "config", "--unset", "migguard.maxFiles")
     git(work, "reset", "-q", "--hard", "HEAD~1")
     git(server, "config", "migguard.timeout", "0.5")
-    fast_import(work, 300, migrations=True)
+    fast_import(work, 150, migrations=True)
     started = time.monotonic()
     assert_refused(push(work, server), "checking it took longer than the gate allows (0.5 s")
     assert time.monotonic() - started < 20
-    git(server, "config", "--unset", "migguard.timeout")
+    git(server, "config", "migguard.timeout", "900")  # a generous limit: the same push goes through, even on a busy machine
     assert_accepted(push(work, server), work, server)
 
 
@@ -261,3 +280,15 @@ def test_a_server_without_migguard_refuses_and_never_suggests_no_verify(gate: tu
     commit(work, "a change", {"notes.txt": "x\n"})
     done = push(work, server, env=clean_env(PATH="/usr/local/bin:/usr/bin:/bin"))
     assert_refused(done, "migguard: refusing the push until migguard is reinstalled on the server.")
+
+
+def test_a_monorepo_is_checked_project_by_project(gate: tuple[Path, Path]) -> None:
+    work, server = gate
+    commit(work, "name the projects", {"pyproject.toml": '[tool.migguard]\nprojects = ["api", "one", "two"]\n'})
+    assert_accepted(push(work, server), work, server)
+    both = {f"{project}/{path}": data for project in ("one", "two") for path, data in app("users", "0001_initial").items()}
+    commit(work, "two projects, each with its app users", both)
+    assert_accepted(push(work, server), work, server)
+    commit(work, "two leaves in one project", {"two/users/migrations/0002_a.py": migration(("users", "0001_initial")),
+                                               "two/users/migrations/0002_b.py": migration(("users", "0001_initial"))})
+    assert_refused(push(work, server), "has 2 leaf migrations (0002_a, 0002_b)")

@@ -71,7 +71,9 @@ def write_app(root: Path, names_and_parents: list[tuple[str, list[str]]], app: s
         (package / f"{name}.py").write_text(MIGRATION.format([(app, parent) for parent in parents]))
 
 
-def migguard(root: Path, *args: str) -> subprocess.CompletedProcess:
+def migguard(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
     return subprocess.run([sys.executable, "-m", "migguard", *args], cwd=root, capture_output=True, text=True)
 
 
@@ -83,7 +85,7 @@ def test_graph_of_a_5000_migration_chain(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "0001_step"
     assert lines[1:] == [f"{name}{'  (leaf)' if name == names[-1] else ''}  <- {parent}"
-                         for parent, name in zip(names, names[1:])]
+                         for parent, name in zip(names, names[1:], strict=False)]
 
 
 def test_graph_on_a_cycle_is_one_sentence(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from django_sweep import Case, ask_django, lay_out
 from migguard.checking import check_worktree
 
 DJANGO_6 = "6.0.10"
+DJANGO_5_2 = "5.2.19"
 SEEDS = [str(seed) for seed in range(6)]  # seeds 3 and 5 fail on the double squash, 0-2 load it
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -102,6 +103,9 @@ def leaves_of(answer: dict) -> list[str]:
 
 
 def assert_no_traceback(root: Path) -> dict:
+    """`check` and `graph` through the command line, in a git repository: exit 0 or 1, never a traceback."""
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
     done = subprocess.run([sys.executable, "-m", "migguard", "check", "--format", "json"], cwd=root,
                           capture_output=True, text=True)
     assert "Traceback" not in done.stdout + done.stderr
@@ -129,34 +133,48 @@ def test_django_6_semantics_equal_django_6(scenarios: Path, tmp_path: Path) -> N
     assert leaves_of(django["test_migrations_double_squash_complex"]) == ["0001_squashed_7_auto"]
 
 
+def django_5_2() -> str:
+    """The installed Django when it is a 5.2, else a cached virtualenv with Django 5.2."""
+    return sys.executable if installed_django_version().startswith("5.2") else django_python(DJANGO_5_2)
+
+
 def test_django_5_2_semantics_equal_django_5_2_on_every_run(scenarios: Path, tmp_path: Path) -> None:
     """Django before 6.0 is asked under several hash seeds: where any run raises, migguard reports an error."""
-    assert installed_django_version().startswith("5.2")
-    configured = laid_out(scenarios, tmp_path / "configured", 'django_version = "5.2"\n')
-    installed = laid_out(scenarios, tmp_path / "installed", "")
-    runs = [ask_django(list(configured.values()), tmp_path / "configured", hash_seed=seed) for seed in SEEDS]
+    cases = laid_out(scenarios, tmp_path, 'django_version = "5.2"\n')
+    runs = [ask_django(list(cases.values()), tmp_path, python=django_5_2(), hash_seed=seed) for seed in SEEDS]
     for name in SHAPES:
         answers = [run[name] for run in runs]
         raised = [answer for answer in answers if "error" in answer]
-        for cases in (configured, installed):
-            result = assert_no_traceback(cases[name].root) if cases is configured else check_worktree(cases[name].root)
-            if name == "test_migrations_squash_replaces_itself":
-                # Deliberately stricter than Django 5.2, which raises nothing but drops the squash, so the app
-                # has no leaf left and `migrate` silently skips it; Django 6.0 refuses it.
-                assert not raised and {tuple(leaves_of(answer)) for answer in answers} == {()}, answers
-                assert not result["ok"] and "replaces itself" in result["errors"][0]["message"], result
-            elif raised:
-                assert not result["ok"], (name, raised[0])
-            else:
-                assert result["ok"], (name, result["errors"])
-                assert {tuple(leaves_of(answer)) for answer in answers} == {tuple(result["apps"][0]["leaves"])}
+        result = assert_no_traceback(cases[name].root)
+        if name == "test_migrations_squash_replaces_itself":
+            # Deliberately stricter than Django 5.2, which raises nothing but drops the squash, so the app
+            # has no leaf left and `migrate` silently skips it; Django 6.0 refuses it.
+            assert not raised and {tuple(leaves_of(answer)) for answer in answers} == {()}, answers
+            assert not result["ok"] and "replaces itself" in result["errors"][0]["message"], result
+        elif raised:
+            assert not result["ok"], (name, raised[0])
+        else:
+            assert result["ok"], (name, result["errors"])
+            assert {tuple(leaves_of(answer)) for answer in answers} == {tuple(result["apps"][0]["leaves"])}
     double = [run["test_migrations_double_squash_complex"] for run in runs]
     assert {answer.get("error") for answer in double} == {None, "NodeNotFoundError"}  # only some runs load it
-    result = check_worktree(installed["test_migrations_double_squash_complex"].root)
-    assert [error["message"] for error in result["errors"]] == [
-        f"test_migrations_double_squash_complex/0001_squashed_7_auto.py replaces migrations.3_squashed_5, itself a "
-        f"squash still present: Django {installed_django_version()} (installed) loads a squash of a squash only on "
-        f"some runs (NodeNotFoundError); delete 3_squashed_5 once it is applied everywhere, or use Django 6.0"]
+    assert [error["message"] for error in check_worktree(cases["test_migrations_double_squash_complex"].root)["errors"]] == [
+        "test_migrations_double_squash_complex/0001_squashed_7_auto.py replaces migrations.3_squashed_5, itself a "
+        "squash still present: Django 5.2 (django_version in the configuration) loads a squash of a squash only on "
+        "some runs (NodeNotFoundError); delete 3_squashed_5 once it is applied everywhere, or use Django 6.0"]
+
+
+def test_without_django_version_the_installed_django_decides(scenarios: Path, tmp_path: Path) -> None:
+    root = laid_out(scenarios, tmp_path, "")["test_migrations_double_squash_complex"].root
+    result = check_worktree(root)
+    installed = installed_django_version()
+    if int(installed.split(".")[0]) >= 6:
+        assert result["ok"] and result["apps"][0]["leaves"] == ["0001_squashed_7_auto"], result
+    else:
+        assert [error["message"] for error in result["errors"]] == [
+            f"test_migrations_double_squash_complex/0001_squashed_7_auto.py replaces migrations.3_squashed_5, itself "
+            f"a squash still present: Django {installed} (installed) loads a squash of a squash only on some runs "
+            f"(NodeNotFoundError); delete 3_squashed_5 once it is applied everywhere, or use Django 6.0"]
 
 
 NO_DJANGO = """
@@ -182,8 +200,9 @@ def test_without_django_installed_the_newest_semantics(scenarios: Path, tmp_path
 
 def test_django_version_must_be_a_version_string(scenarios: Path, tmp_path: Path) -> None:
     cases = laid_out(scenarios, tmp_path, "django_version = 5.2\n")
-    done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=cases["test_migrations_squashed_double"].root,
-                          capture_output=True, text=True)
+    root = cases["test_migrations_squashed_double"].root
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == ('migguard: [tool.migguard] in pyproject.toml: django_version must be a version string '
                            'such as "5.2", not 5.2.\n')
