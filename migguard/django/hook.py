@@ -71,13 +71,13 @@ def before_renaming(root: str, plans: Iterable[Any], say: Callable[[str], None] 
             for app, _ in applied:
                 refused.setdefault(app, f"database {alias!r} also holds migrations that are not renamed")
             continue
-        request = {"command": "prove", "database": alias, "packages": packages,
+        request: dict[str, object] = {"command": "prove", "database": alias, "packages": packages,
                    "renames": [[app, name, renames[(app, name)]] for app, name in applied]}
         done = locate.run_worker(where, request, capture=True)
         if done.returncode != 0:
-            reason = (done.stdout.strip() or _last_line(done.stderr)).splitlines()[-1:] or ["no answer"]
+            why = (done.stdout.strip() or _last_line(done.stderr)).splitlines()[-1:] or ["no answer"]
             for app, _ in applied:
-                refused.setdefault(app, f"bringing database {alias!r} along would fail ({reason[0]})")
+                refused.setdefault(app, f"bringing database {alias!r} along would fail ({why[0]})")
             continue
         _PENDING[alias] = sorted({app for app, _ in applied})
     for alias in list(_PENDING):
