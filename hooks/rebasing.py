@@ -64,14 +64,14 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     try:
         record(root, onto, short, result.plans, result.paths)
     except SigningError as error:
-        say(f"could not sign the commit it would write ({error}); what is not committed is staged: "
-            f"commit it with `git commit`")
+        say(f"could not sign the commits it would write ({error}); nothing was committed: the resolution is "
+            f"staged, commit it with `git commit`")
     finally:
         carry_autostash(root, renumbering, _packages(root))
     if renumbering.renames:
         from migguard.django.hook import bring_along
 
-        bring_along(root)
+        bring_along(root, say)  # the local databases that applied a renamed migration (issue 9)
     return 0
 
 
@@ -135,7 +135,7 @@ def decide_renames(root: str, project, plans: list[Plan]) -> list[Plan]:  # noqa
     own_line()
     from migguard.django.hook import before_renaming
 
-    refused = before_renaming(root, renaming)
+    refused = before_renaming(root, renaming, say)  # asks the databases (issue 9)
     plans = [merge_instead(project, plan, refused[plan.app]) if plan.app in refused and plan.move else plan
              for plan in plans]
     moves = [plan.move for plan in plans if plan.move is not None]

@@ -108,6 +108,7 @@ class Demo:
     def migrate(self) -> None:
         (self.root / "db.sqlite3").unlink(missing_ok=True)
         done = self.manage("migrate", "--no-input", show=False)
+        (self.root / "db.sqlite3").unlink(missing_ok=True)  # a database left here would be brought along by later rebases
         applied = [line.strip() for line in done.stdout.splitlines() if "Applying api." in line]
         self.echo("$ python manage.py migrate")
         for line in applied:

@@ -153,8 +153,13 @@ class DjangoProject:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def migrate(self) -> subprocess.CompletedProcess:
+        """`migrate` into an empty database, which is removed afterwards: the repository's later git
+        commands must not meet a developer's database (its post-rewrite hook would bring it along)."""
         (self.root / "db.sqlite3").unlink(missing_ok=True)
-        return self.manage("migrate", "--no-input", check=False)
+        try:
+            return self.manage("migrate", "--no-input", check=False)
+        finally:
+            (self.root / "db.sqlite3").unlink(missing_ok=True)
 
 
 def person_models(*fields: str, top: tuple[str, ...] = ()) -> str:
@@ -232,7 +237,7 @@ def diverge_models(project: DjangoProject, feature: tuple[str, str], main: tuple
     commit_models(project, app, *main, "main")
 
 
-from postgres import postgres_database, postgres_databases, postgres_server  # noqa: E402,F401  (real PostgreSQL fixtures)
+from postgres import database, fresh, postgres_database, postgres_databases, postgres_server  # noqa: E402,F401  (real PostgreSQL fixtures)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

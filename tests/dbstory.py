@@ -7,9 +7,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterator
-
-import pytest
+from collections.abc import Iterator
 
 from conftest import DjangoProject, clean_env, git, person_models, run
 
@@ -184,17 +182,3 @@ def with_origin(project: DjangoProject) -> None:
 
 def saved_file(output: str) -> Path:
     return Path(output.rsplit("restoring them: ", 1)[1].strip())
-
-
-@pytest.fixture
-def database(request: pytest.FixtureRequest) -> dict | None:
-    """Parametrised indirectly: sqlite (None: the settings' file), postgresql, postgresql_without_createdb."""
-    if request.param == "sqlite":
-        return None
-    return request.getfixturevalue("postgres_databases")(createdb=request.param == "postgresql")
-
-
-@pytest.fixture
-def fresh(request: pytest.FixtureRequest, database: dict | None) -> dict | None:
-    """Another empty database of the same kind, for a migrate from scratch."""
-    return request.getfixturevalue("postgres_databases")() if database else None

@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -60,3 +60,17 @@ def postgres_databases(postgres_server: dict[str, str]) -> Iterator[Callable[...
 def postgres_database(postgres_databases: Callable[..., dict]) -> dict:
     """A new, empty database on the session's server: its Django DATABASES entry."""
     return postgres_databases()
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> dict | None:
+    """Parametrised indirectly: sqlite (None: the settings' own file), postgresql, postgresql_without_createdb."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_databases")(createdb=request.param == "postgresql")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def fresh(request: pytest.FixtureRequest, database: dict | None) -> dict | None:
+    """Another empty database of the same kind (None for SQLite), for a migrate from scratch."""
+    return request.getfixturevalue("postgres_databases")() if database else None  # type: ignore[no-any-return]

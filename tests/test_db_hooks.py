@@ -1,13 +1,10 @@
 """The post-rewrite hook brings local databases along when it renames applied migrations."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import DjangoProject, diverge, git
-from dbstory import (COUNTRY, DISCIPLINE, assert_healthy, chain_with_a_dependent_app, database, dump, fresh,  # noqa: F401
-                     migguard, migrate_and_store, prepare, with_origin)
+from dbstory import COUNTRY, DISCIPLINE, assert_healthy, chain_with_a_dependent_app, dump, migguard, migrate_and_store, prepare, with_origin
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
@@ -86,3 +83,24 @@ def test_hooks_that_rename_nothing_start_no_django(seed: DjangoProject) -> None:
     git(seed.root, "commit", "-qm", "notes")
     git(seed.root, "rebase", "feature")
     assert not (seed.root / "settings-imported.log").exists()
+
+
+def test_a_database_that_could_not_be_brought_along_keeps_its_names(seed: DjangoProject) -> None:
+    """The proof runs before any file is renamed: upstream's migration fails on this database's rows, so the
+    app gets a merge migration and the database is not touched."""
+    from test_db_repair import FAILING_UPSTREAM
+
+    prepare(seed, None)
+    diverge(seed, [DISCIPLINE], [COUNTRY])
+    (seed.root / "api/migrations/0003_person_country.py").write_text(FAILING_UPSTREAM)
+    git(seed.root, "commit", "-qam", "main: country refuses existing rows")
+    git(seed.root, "checkout", "-q", "feature")
+    before = migrate_and_store(seed)
+
+    rebase = git(seed.root, "rebase", "main")
+    assert ("api: not renumbered: bringing database 'default' along would fail ("
+            "RuntimeError: country cannot be filled for existing people); writing a merge migration instead") in rebase.stderr, rebase.stderr
+    assert (seed.root / "api/migrations/0003_person_discipline.py").exists()
+    assert list((seed.root / "api/migrations").glob("0004_merge_*.py"))
+    assert dump(seed) == before
+    assert migguard(seed, "db", "status").returncode == 0

@@ -4,13 +4,13 @@ Real git, Django's own makemigrations/migrate, real SQLite files and a real Post
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import DjangoProject, commit_models, diverge, git, person_models
-from dbstory import (COUNTRY, DISCIPLINE, assert_healthy, database, database_away, dump, fresh,  # noqa: F401
-                     migguard, migrate_and_store, prepare, saved_file)
+from conftest import DjangoProject, commit_models, diverge, git, person_models, run
+from dbstory import COUNTRY, DISCIPLINE, assert_healthy, database_away, dump, migguard, migrate_and_store, prepare, saved_file
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql_without_createdb"], indirect=True)
@@ -94,6 +94,11 @@ def test_branch_switch_is_reported_with_the_branch_and_never_changed(seed: Djang
     assert repair.returncode == 1 and "left alone (other_branch)" in repair.stdout
     assert dump(seed) == before
 
+    git(seed.root, "branch", "-q", "-D", "feature")
+    found = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)["findings"]
+    assert [(f["code"], f["migrations"]) for f in found] == [("unknown", ["0003_person_discipline"])]
+    assert "found nowhere" in found[0]["message"]
+
 
 FAILING_UPSTREAM = '''
 from django.db import migrations, models
@@ -130,3 +135,47 @@ def test_a_failure_during_repair_restores_everything(seed: DjangoProject, databa
     assert dump(seed) == before
     status = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)
     assert [f["code"] for f in status["findings"]] == ["renamed"]
+
+
+def test_a_migrate_that_already_ran_twice_leaves_one_stale_row(seed: DjangoProject) -> None:
+    """Plain `migrate` after the rename (no migguard app): SQLite applied the branch's migration again under its
+    new name. Only the stale row can go; the repair warns that the values may already be lost."""
+    prepare(seed, None)
+    diverge(seed, [DISCIPLINE], [COUNTRY])
+    git(seed.root, "checkout", "-q", "feature")
+    migrate_and_store(seed)
+    with database_away(seed):
+        git(seed.root, "rebase", "main")
+    migrate = seed.manage("migrate", "--no-input")
+    assert "Applying api.0004_person_discipline... OK" in migrate.stdout
+
+    found = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)["findings"]
+    assert [(f["code"], f["migrations"]) for f in found] == [("both_names", ["0003_person_discipline", "0004_person_discipline"])]
+    done = migguard(seed, "db", "repair", "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "delete stale row api.0003_person_discipline" in done.stdout
+    assert "may have replaced the column's values with its default" in done.stdout
+    assert ["api", "0003_person_discipline"] not in dump(seed)["recorded"]
+    assert "nothing to repair" in migguard(seed, "db", "repair").stdout
+
+
+def test_settings_are_found_or_the_command_says_why(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    project = DjangoProject(root)
+    (root / "manage.py").unlink()
+    git(root, "init", "-q")
+    status = migguard(project, "db", "status")
+    assert status.returncode == 2
+    assert status.stderr.strip() == ("migguard: no Django settings found: pass --settings, set DJANGO_SETTINGS_MODULE, "
+                                     "set django_settings in [tool.migguard], or add a manage.py that names them.")
+    (root / "pyproject.toml").write_text('[tool.migguard]\ndjango_settings = "settings"\n')
+    status = migguard(project, "db", "status")
+    assert status.returncode == 0 and "no database file yet" in status.stdout, status.stderr
+    wrong = migguard(project, "db", "status", "--database", "replica")
+    assert wrong.returncode == 2 and "no database 'replica' in settings.DATABASES" in wrong.stderr
+    broken = migguard(project, "db", "repair", "--settings", "no_such_settings")
+    assert broken.returncode == 2 and "cannot load the Django settings" in broken.stderr
+    assert "Traceback" not in wrong.stderr + broken.stderr
+
+    imported = run([sys.executable, "-X", "importtime", "-m", "migguard", "--help"], root)
+    assert "django" not in [line.split("|")[-1].strip().split(".")[0] for line in imported.stderr.splitlines()]

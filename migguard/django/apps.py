@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 
 
-class MigguardConfig(AppConfig):
+class MigguardConfig(AppConfig):  # type: ignore[misc]
     name = "migguard.django"
     label = "migguard"
     verbose_name = "migguard"

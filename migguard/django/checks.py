@@ -16,8 +16,8 @@ def _root() -> str | None:
         return None
 
 
-@register()
-def migration_graph(app_configs: Any = None, **kwargs: Any) -> list:
+@register()  # type: ignore[untyped-decorator]
+def migration_graph(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """Several leaves in an app; a lock file that is stale, missing its leaf or conflicted."""
     root = _root()
     if root is None:
@@ -29,7 +29,7 @@ def migration_graph(app_configs: Any = None, **kwargs: Any) -> list:
         project = load_worktree(root)
     except InputError as error:
         return [Error(str(error), id="migguard.E000")]
-    problems: list = []
+    problems: list[Any] = []
     for label, leaves in sorted(project.conflicts().items()):
         problems.append(Error(f"app {label!r} has {len(leaves)} leaf migrations: {', '.join(leaves)}",
                               hint="run `migguard fix` (a merge migration, or the branch renumbered)",
@@ -47,8 +47,8 @@ def migration_graph(app_configs: Any = None, **kwargs: Any) -> list:
     return problems
 
 
-@register()
-def installed_in_clone(app_configs: Any = None, **kwargs: Any) -> list:
+@register()  # type: ignore[untyped-decorator]
+def installed_in_clone(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """This clone has not run `migguard install`: merges and rebases here go unguarded."""
     root = _root()
     if root is None:

@@ -8,7 +8,7 @@ import click
 FORMAT = click.Choice(["text", "json"])
 
 
-def _run(settings: str | None, request: dict) -> int:
+def _run(settings: str | None, request: dict[str, object]) -> int:
     from migguard.django import locate
 
     try:

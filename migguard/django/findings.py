@@ -27,8 +27,8 @@ class Finding(NamedTuple):
     message: str
     branch: str = ""
 
-    def as_json(self) -> dict:
-        found = {"code": self.code, "app": self.app, "migrations": self.migrations, "message": self.message}
+    def as_json(self) -> dict[str, object]:
+        found: dict[str, object] = {"code": self.code, "app": self.app, "migrations": self.migrations, "message": self.message}
         if self.branch:
             found["branch"] = self.branch
         return found
@@ -70,7 +70,7 @@ def classify(facts: Facts, root: str) -> list[Finding]:
             continue
         findings.append(Finding("unknown", key[0], [key[1]],
                                 f"{key[0]}.{key[1]} is recorded but found nowhere: not in this checkout, "
-                                f"the rename journal, any branch or git history"))
+                                f"the rename journal or any branch, and no migration here has its operations"))
     return findings
 
 

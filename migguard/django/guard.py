@@ -7,7 +7,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 
-def blocking_findings(connection: Any, root: str) -> list:
+def blocking_findings(connection: Any, root: str) -> list[Any]:
     """The renamed and both_names findings; one query and no git call when every recorded name exists."""
     recorder = MigrationRecorder(connection)
     if not recorder.has_table():

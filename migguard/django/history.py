@@ -51,7 +51,7 @@ def branches_holding(root: str, paths: list[str]) -> dict[str, list[str]]:
     except gitio.GitError:
         return {}
     found: dict[str, list[str]] = {}
-    for (ref, path), answer in zip(questions, out.splitlines()):
+    for (ref, path), answer in zip(questions, out.splitlines(), strict=False):
         if not answer.endswith("missing"):
             found.setdefault(path, []).append(ref)
     return found

@@ -16,6 +16,15 @@ SETDEFAULT = re.compile(
     r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']\s*\)"""
 )
 VENV_DIRS = (".venv", "venv", "env")
+WORKER_BOOT = """
+import sys
+try:
+    from migguard.django.worker import main
+except ImportError as error:
+    print(f"migguard: cannot start in {sys.executable} ({error}).", file=sys.stderr)
+    sys.exit(2)
+sys.exit(main())
+"""
 
 
 class NoSettings(Exception):
@@ -95,20 +104,20 @@ def target(cwd: str, explicit: str | None = None) -> Target:
     return Target(root, project_dir, settings, project_python(project_dir, root))
 
 
-def run_worker(where: Target, request: dict, capture: bool = False) -> subprocess.CompletedProcess:
+def run_worker(where: Target, request: dict[str, object], capture: bool = False) -> subprocess.CompletedProcess[str]:
     """Run `migguard.django.worker` with the project's Python and settings; `request` goes in as JSON."""
     env = gitio.git_env()
     env["DJANGO_SETTINGS_MODULE"] = where.settings
     paths = [where.project_dir]
     shim = None
-    if Path(where.python).resolve() != Path(sys.executable).resolve():
+    if os.path.abspath(where.python) != os.path.abspath(sys.executable):  # a venv's python links to the same binary
         shim = tempfile.TemporaryDirectory(prefix="migguard-")
         os.symlink(Path(__file__).resolve().parent.parent, Path(shim.name) / "migguard")
         paths.append(shim.name)
     env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     request = dict(request, root=where.root)
     try:
-        return subprocess.run([where.python, "-m", "migguard.django.worker"], cwd=where.project_dir, env=env,
+        return subprocess.run([where.python, "-c", WORKER_BOOT], cwd=where.project_dir, env=env,
                               input=json.dumps(request), text=True, capture_output=capture)
     finally:
         if shim is not None:

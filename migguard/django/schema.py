@@ -41,7 +41,7 @@ def _type_name(connection: Any, code: Any) -> str:
 
             info = types.get(code)
             if info is not None:
-                return info.name
+                return str(info.name)
         except ImportError:
             pass
     return str(code).lower()
@@ -85,7 +85,7 @@ def differences(actual: Schema, expected: Schema) -> list[str]:
 
 
 def _describe(column: dict[str, Any]) -> str:
-    text = column["type"]
+    text = str(column["type"])
     if column["length"] not in (None, -1) and "(" not in text:
         text += f"({column['length']})"
     if column["precision"] is not None and column["scale"] is not None and column["type"] not in ("integer", "bigint"):

@@ -10,7 +10,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
@@ -151,7 +152,7 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tu
     stale = [(f.app, f.migrations[0]) for f in repairable if f.code == "both_names"]
     lines += [f"  rename row {app}.{old} -> {new}" for app, old, new in renames]
     lines += [f"  delete stale row {app}.{old} ({app}.{f.migrations[-1]} is recorded)"
-              for (app, old), f in zip(stale, [f for f in repairable if f.code == "both_names"])]
+              for (app, old), f in zip(stale, [f for f in repairable if f.code == "both_names"], strict=True)]
     if stale and connection.vendor == "sqlite":
         lines.append("  warning: the new name was applied too; on SQLite that rebuilt the table and may have "
                      "replaced the column's values with its default: check the data")
@@ -201,14 +202,14 @@ def save_rows(connection: Any, root: str) -> str:
     except gitio.GitError:
         folder = Path(root) / ".migguard-db"
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{uuid.uuid4().hex[:6]}"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{uuid.uuid4().hex[:6]}"
     path = folder / f"{stamp}-{connection.alias}.sql"
     table = connection.ops.quote_name("django_migrations")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, app, name, applied FROM {table} ORDER BY id")
         rows = cursor.fetchall()
     lines = [f"-- django_migrations of database {connection.alias!r} ({describe(connection)}) before "
-             f"`migguard db repair` at {time.strftime('%Y-%m-%d %H:%M:%S%z')}.",
+             f"`migguard db repair` at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.",
              "-- Running this file puts the rows back (the schema changes of migrations the repair applied stay).",
              "BEGIN;", f"DELETE FROM {table};"]
     for row_id, app, name, applied in rows:
@@ -397,12 +398,50 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+def prove(alias: str, renames: list[tuple[str, str, str]], packages: dict[str, dict[str, str]], root: str) -> str:
+    """Before a hook renames anything: would the repair succeed with the migrations as they are about to be?
+
+    `packages` holds each touched migrations folder (relative to `root`) as it will be; they stand in for the
+    app's migrations through MIGRATION_MODULES. Nothing is kept. '' when proven, else the reason."""
+    import importlib
+    import sys
+
+    from django.apps import apps
+    from django.conf import settings
+
+    folders = {os.path.realpath(folder): label for label in [c.label for c in apps.get_app_configs()]
+               if (folder := _migrations_folder(label))}
+    modules = dict(getattr(settings, "MIGRATION_MODULES", {}) or {})
+    with tempfile.TemporaryDirectory(prefix="migguard-preview-") as preview:
+        for index, (folder, files) in enumerate(sorted(packages.items())):
+            label = folders.get(os.path.realpath(os.path.join(root, folder)))
+            if label is None:
+                return f"{folder} is not the migrations folder of an installed app"
+            package = Path(preview) / f"migguard_preview_{index}"
+            package.mkdir()
+            for name, text in files.items():
+                (package / name).write_text(text, encoding="utf-8")
+            modules[label] = package.name
+        sys.path.insert(0, preview)
+        settings.MIGRATION_MODULES = modules
+        importlib.invalidate_caches()
+        try:
+            outcome = attempt(connection_for(alias), renames, [], keep=False)
+        finally:
+            sys.path.remove(preview)
+    if outcome.error:
+        return outcome.error
+    if outcome.differences:
+        return f"the schema would differ from a fresh database ({outcome.differences[0]})"
+    return ""
+
+
 def _sqlite_file_exists(connection: Any) -> bool:
     name = str(connection.settings_dict.get("NAME") or "")
     return bool(name) and name != ":memory:" and not name.startswith("file:") and os.path.exists(name)
 
 
-def applied_where(names: list[Key], root: str) -> list[dict]:
+def applied_where(names: list[Key], root: str) -> list[dict[str, Any]]:
     """For each database of the settings: is it on this machine, and which of `names` has it recorded."""
     answers = []
     for alias in connections:

@@ -32,6 +32,9 @@ def main() -> int:
         elif command == "repair":
             status, text = service.repair(request.get("database"), bool(request.get("apply")), root,
                                           brief=bool(request.get("brief")))
+        elif command == "prove":
+            reason = service.prove(request["database"], [tuple(r) for r in request["renames"]], request["packages"], root)
+            status, text = (1 if reason else 0), reason
         elif command == "applied":
             status, text = 0, json.dumps(service.applied_where([tuple(k) for k in request.get("names", [])], root))
         else:

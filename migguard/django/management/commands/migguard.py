@@ -8,9 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 
-class Command(BaseCommand):
+class Command(BaseCommand):  # type: ignore[misc]
     help = "What the database recorded against this checkout's migrations, and repairs that keep its data."
-    requires_system_checks: list = []
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         groups = parser.add_subparsers(dest="group", required=True)

@@ -9,7 +9,7 @@ from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 
 
-class Command(DjangoMigrate):
+class Command(DjangoMigrate):  # type: ignore[misc]
     def handle(self, *args: Any, **options: Any) -> Any:
         from migguard.django import guard, locate
 
