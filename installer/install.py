@@ -1,11 +1,13 @@
 """`migguard install`, `uninstall` and `status`: the merge driver, .gitattributes and hook shims."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import stat
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from migguard import gitio, safewrite
 from migguard.errors import InputError
@@ -160,16 +162,8 @@ def hook_installed(directory: Path, hook: str) -> str | None:
 
 def install(cwd: str | Path = ".", server: bool = False, python: str | None = None) -> list[str]:
     """Install everything; a second run changes nothing. Returns what it did, a line each."""
-    try:
+    with _one_sentence("installing", "; run `migguard install` again once that is fixed.", "."):
         return _install(cwd, server, python)
-    except safewrite.UnsafePath as error:
-        raise InputError(f"could not finish installing: {error}") from None
-    except OSError as error:
-        where = f" {error.filename}" if getattr(error, "filename", None) else ""
-        raise InputError(f"could not finish installing:{where} {_reason(error)}; "
-                         f"run `migguard install` again once that is fixed.") from None
-    except git_errors() as error:
-        raise InputError(f"could not finish installing: git config failed ({_git_reason(error)}).") from None
 
 
 def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
@@ -290,17 +284,24 @@ def uninstall(cwd: str | Path = ".") -> list[str]:
     one sentence (InputError) at what it cannot change."""
     top, bare = _repository(cwd)
     directory = hooks_directory(top or cwd)
-    try:
+    with _one_sentence("uninstalling",
+                       " (is the repository read-only?); run `migguard uninstall` again once it is writable.",
+                       "; run `migguard uninstall` again once the repository is writable."):
         return _uninstall(top, directory)
+
+
+@contextlib.contextmanager
+def _one_sentence(doing: str, after_os_error: str, after_git_error: str) -> Iterator[None]:
+    """Turn what can go wrong half-way through (an unsafe path, the file system, git config) into one InputError."""
+    try:
+        yield
     except safewrite.UnsafePath as error:
-        raise InputError(f"could not finish uninstalling: {error}") from None
+        raise InputError(f"could not finish {doing}: {error}") from None
     except OSError as error:
         where = f" {error.filename}" if getattr(error, "filename", None) else ""
-        raise InputError(f"could not finish uninstalling:{where} {_reason(error)} "
-                         f"(is the repository read-only?); run `migguard uninstall` again once it is writable.") from None
+        raise InputError(f"could not finish {doing}:{where} {_reason(error)}{after_os_error}") from None
     except git_errors() as error:
-        raise InputError(f"could not finish uninstalling: git config failed ({_git_reason(error)}); "
-                         f"run `migguard uninstall` again once the repository is writable.") from None
+        raise InputError(f"could not finish {doing}: git config failed ({_git_reason(error)}){after_git_error}") from None
 
 
 def git_errors() -> tuple[type[Exception], ...]:
