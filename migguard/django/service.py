@@ -109,7 +109,14 @@ def _migrations_folder(label: str) -> str | None:
 
 
 def findings(connection: Any, root: str) -> list[Finding]:
-    return classify(facts(connection), root)
+    from migguard.django import cycles, ordering
+
+    loader = cycles.load(connection)
+    loop = cycles.finding(loader)
+    if loop:  # Django's loader cannot build the graph: nothing else can be judged
+        return [loop]
+    found = classify(facts(connection), root)
+    return found + ordering.out_of_order(loader, connection, found)
 
 
 def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
@@ -141,6 +148,10 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tu
     found = findings(connection, root)
     head = f"database {connection.alias!r} ({describe(connection)})"
     repairable = [finding for finding in found if finding.code in REPAIRABLE]
+    if not repairable and any(finding.code == "out_of_order" for finding in found):
+        from migguard.django import ordering
+
+        return ordering.repair(connection, found, apply, root)
     left = [finding for finding in found if finding.code not in REPAIRABLE]
     lines = [f"{head}:"]
     if not repairable:
