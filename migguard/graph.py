@@ -147,11 +147,13 @@ class Graph:
         return None
 
 
-def build(migrations: Mapping[Key, MigrationSource], django_version: str = "") -> tuple[Graph, list[GraphError]]:
+def build(migrations: Mapping[Key, MigrationSource], django_version: str = "",
+          auth_user_app: str = "") -> tuple[Graph, list[GraphError]]:
     """Build the graph of every migration of the project, as Django would with no database.
 
     `django_version` ("5.2", "6.0", ...) chooses how squashes of squashes load; "" means the installed
-    Django's way, found only when such a squash exists (the newest way when none is installed)."""
+    Django's way, found only when such a squash exists (the newest way when none is installed).
+    `auth_user_app`: the app of settings.AUTH_USER_MODEL, for `swappable_dependency(settings.AUTH_USER_MODEL)`."""
     graph = Graph()
     graph.nodes = set(migrations)
     graph.parents = {key: set() for key in migrations}
@@ -166,6 +168,8 @@ def build(migrations: Mapping[Key, MigrationSource], django_version: str = "") -
                 graph.add_dependency(key, (dependency.app, dependency.name), key, dependency.line)
     for key, migration in ordered:
         for dependency in migration.dependencies:
+            if auth_user_app and dependency.setting == "AUTH_USER_MODEL" and not dependency.app:
+                dependency = dependency._replace(app=auth_user_app)
             if dependency.app == key[0]:
                 continue
             parent = _resolve(graph, dependency, key[0], apps)

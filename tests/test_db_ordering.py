@@ -165,3 +165,101 @@ def test_custom_user_model_refused_until_the_schema_proves_it(seed: DjangoProjec
     assert result["migrate --check"] == 0 and result["makemigrations --check"] == 0
     assert result["dump"]["schema"] == result["fresh"]
     assert migguard(seed, "db", "status").returncode == 0
+
+
+ORGANIZATION = """
+from django.db import models
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=100)
+"""
+MEMBER = """
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    org = models.ForeignKey("org.Organization", null=True, on_delete=models.SET_NULL)
+"""
+OWNED = ORGANIZATION + """    owner = models.ForeignKey("users.User", null=True, on_delete=models.SET_NULL, related_name="+")
+"""
+# The owner folded into org's initial migration by hand ("one initial migration per app before the release"):
+# org.0001_initial now needs the user model, whose users.0001_initial needs org.0001_initial.
+ORG_INITIAL_FOLDED = """
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    initial = True
+
+    dependencies = [
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='Organization',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100)),
+                ('owner', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+            ],
+        ),
+    ]
+"""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_cycle_through_the_user_model_is_explained_never_repaired(seed: DjangoProject, database) -> None:
+    (seed.root / "installed_apps.json").write_text(json.dumps(CONTRIB))
+    with open(seed.root / "settings.py", "a") as handle:
+        handle.write(ADMIN_SETTINGS + USER_MODEL_SETTING)
+    seed.add_app("org", ORGANIZATION)
+    seed.add_app("users", MEMBER)
+    seed.makemigrations("org", "users")
+    prepare(seed, database)
+    seed.manage("migrate", "--no-input")
+    seed.manage("shell", "-c", STORE.format(name="ada"))
+    quiet = migguard(seed, "check")
+    assert quiet.returncode == 0 and "warning" not in quiet.stdout, quiet.stdout
+
+    seed.models("org", OWNED)
+    (seed.root / "org/migrations/0001_initial.py").write_text(ORG_INITIAL_FOLDED)
+    git(seed.root, "commit", "-qam", "org: the owner in the initial migration")
+    migrate = seed.manage("migrate", "--no-input", check=False)
+    assert migrate.returncode == 1
+    error = migrate.stderr.strip().splitlines()[-1]
+    assert error.startswith("django.db.migrations.exceptions.CircularDependencyError: ")
+    assert sorted(error.split(": ", 1)[1].split(", ")) == ["org.0001_initial", "users.0001_initial"]
+
+    state = database_state(seed, database)
+    status = migguard(seed, "db", "status", "--format", "json")
+    assert status.returncode == 1, status.stderr
+    found = json.loads(status.stdout)["findings"]
+    assert [(f["code"], f["app"], f["migrations"]) for f in found] == [
+        ("cycle", "org", ["org.0001_initial", "users.0001_initial"])]
+    message = found[0]["message"]
+    assert "org.0001_initial needs users.0001_initial (swappable_dependency(settings.AUTH_USER_MODEL) = users.User; " \
+           "org.Organization.owner -> users.User through settings.AUTH_USER_MODEL)" in message
+    assert "users.0001_initial needs org.0001_initial (users.User.org -> org.organization)" in message
+    assert "`migguard db repair` changes nothing here" in message
+    repair = migguard(seed, "db", "repair", "--apply")
+    assert repair.returncode == 1 and "left alone (cycle): org.0001_initial needs" in repair.stdout
+    assert "Traceback" not in repair.stdout + repair.stderr + status.stderr
+    assert database_state(seed, database) == state
+
+    unresolved = migguard(seed, "check")
+    assert unresolved.returncode == 0
+    assert ("warning: org/migrations/0001_initial.py depends on settings.AUTH_USER_MODEL, which a static check cannot "
+            "resolve: with the user model in app users, org.0001_initial would be part of a dependency cycle") in unresolved.stdout
+    (seed.root / "pyproject.toml").write_text('[tool.migguard]\nauth_user_model = "users.User"\n')
+    named = migguard(seed, "check")
+    assert named.returncode == 1
+    assert ("error: org/migrations/0001_initial.py is part of a dependency cycle: org.0001_initial -> "
+            "users.0001_initial -> org.0001_initial") in named.stdout, named.stdout
+    assert "Traceback" not in named.stderr and "warning" not in named.stdout
+    assert seed.loader()["error"].startswith("CircularDependencyError: ")

@@ -29,7 +29,7 @@ def load(connection: Any) -> TolerantLoader:
 
 
 def find_cycle(loader: MigrationLoader) -> list[Key]:
-    """One loop of the graph, each migration followed by one it needs, the same on every run ([] when none)."""
+    """One loop of the graph, each migration followed by one it needs, from its smallest key ([] when none)."""
     graph = loader.graph
     state: dict[Key, int] = {}
     for start in sorted(graph.nodes):
@@ -45,7 +45,9 @@ def find_cycle(loader: MigrationLoader) -> list[Key]:
                 continue
             parent = stack[-1].pop()
             if state.get(parent) == 1:
-                return path[path.index(parent):]
+                loop = path[path.index(parent):]
+                first = loop.index(min(loop))
+                return loop[first:] + loop[:first]
             if parent not in state:
                 state[parent] = 1
                 path.append(parent)

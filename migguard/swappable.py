@@ -1,0 +1,43 @@
+"""`swappable_dependency(settings.AUTH_USER_MODEL)` without `auth_user_model` configured: could it hide a cycle?"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from migguard.graph import Graph, Key
+from migguard.reader import MigrationSource
+
+SETTING = "AUTH_USER_MODEL"
+
+
+def unresolved(migrations: Mapping[Key, MigrationSource]) -> list[Key]:
+    """Migrations depending on the user model through the setting, which a static reader cannot resolve."""
+    return sorted(key for key, migration in migrations.items()
+                  if any(d.swappable and not d.app and d.setting == SETTING for d in migration.dependencies))
+
+
+def hidden_cycle(graph: Graph, migrations: Mapping[Key, MigrationSource]) -> tuple[Key, str] | None:
+    """Where a user model in one of the project's apps would close a cycle: the first such migration and one
+    sentence, or None when no app's user model could (the common case: then nothing is said).
+
+    A dependency on the setting resolves to the first migration of the user model's app; it closes a cycle
+    exactly when that first migration already stands on the dependent migration."""
+    dependents = unresolved(migrations)
+    if not dependents:
+        return None
+    closing: dict[str, list[Key]] = {}
+    for app in sorted(graph.by_app):
+        roots = graph.root_nodes(app)
+        if not roots:
+            continue
+        behind = graph.ancestors(roots[0])
+        found = [key for key in dependents if key[0] != app and key in behind]
+        if found:
+            closing[app] = found
+    if not closing:
+        return None
+    first = min(key for keys in closing.values() for key in keys)
+    names = ", ".join(f"{app}.{name}" for app, name in sorted({key for keys in closing.values() for key in keys}))
+    apps = " or ".join(f"app {app}" for app in closing)
+    return first, (f"depends on settings.{SETTING}, which a static check cannot resolve: with the user model in {apps}, "
+                   f"{names} would be part of a dependency cycle (Django: CircularDependencyError); set auth_user_model "
+                   f"in [tool.migguard] (e.g. \"{next(iter(closing))}.User\") to check it")
