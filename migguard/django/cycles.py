@@ -63,7 +63,7 @@ def finding(loader: TolerantLoader) -> Finding | None:
     if not loop:
         return None
     steps = [f"{_name(child)} needs {_name(parent)} ({'; '.join(why(loader, child, parent))})"
-             for child, parent in zip(loop, loop[1:] + loop[:1])]
+             for child, parent in zip(loop, loop[1:] + loop[:1], strict=True)]
     names = [_name(key) for key in loop]
     message = (f"{', '.join(steps)}: Django cannot put these migrations in order (CircularDependencyError: "
                f"{loader.cycle}). Move one of these fields into a new migration of its app, after the other "
