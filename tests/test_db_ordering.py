@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import DjangoProject, git
-from dbstory import dump, migguard, prepare, steps
+from dbstory import assert_healthy, chain_with_a_dependent_app, database_away, dump, migguard, migrate_and_store, prepare, steps
 
 CONTRIB = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.admin", "django.contrib.messages",
            "django.contrib.sessions"]
@@ -263,3 +263,24 @@ def test_a_cycle_through_the_user_model_is_explained_never_repaired(seed: Django
             "users.0001_initial -> org.0001_initial") in named.stdout, named.stdout
     assert "Traceback" not in named.stderr and "warning" not in named.stdout
     assert seed.loader()["error"].startswith("CircularDependencyError: ")
+
+
+def test_a_renamed_chain_with_a_dependent_app_is_renamed_not_out_of_order(seed: DjangoProject) -> None:
+    """shop.0001_initial recorded before api's renamed chain: Django says InconsistentMigrationHistory, but the
+    renames explain it; `db status` says `renamed` only, and the repair leaves nothing out of order."""
+    prepare(seed, None)
+    chain_with_a_dependent_app(seed)
+    git(seed.root, "checkout", "-q", "feature")
+    before = migrate_and_store(seed, "order")
+    with database_away(seed):
+        git(seed.root, "rebase", "main")
+    migrate = seed.manage("migrate", "--no-input", check=False)
+    assert "InconsistentMigrationHistory: Migration shop.0001_initial is applied before its dependency api." in migrate.stderr
+
+    found = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)["findings"]
+    assert [(f["code"], f["migrations"][-1]) for f in found] == [
+        ("renamed", "0004_person_discipline"), ("renamed", "0005_person_nickname")]
+    done = migguard(seed, "db", "repair", "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert migguard(seed, "db", "status").returncode == 0
+    assert_healthy(seed, before, None)
