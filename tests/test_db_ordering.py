@@ -98,7 +98,7 @@ def database_state(project: DjangoProject, database: dict | None) -> object:
     return dump(project)
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql_without_createdb"], indirect=True)
 def test_custom_user_model_refused_until_the_schema_proves_it(seed: DjangoProject, database, fresh) -> None:
     before = running_project(seed, database)
     custom_user_model(seed, NEW_TABLE)
