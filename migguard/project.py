@@ -312,6 +312,10 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
                 issues.append(Issue(file, problem.line, f"{file} {problem.message}", problem.fatal))
             migrations[(label, name)] = module
     graph, graph_errors = graph_module.build(migrations, config.django_version, config.auth_user_model.split(".")[0])
+    if config.auth_user_model and graph_errors:
+        from migguard import swappable
+
+        graph_errors = swappable.annotate(graph_errors, graph, migrations, config.auth_user_model)
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))

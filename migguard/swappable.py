@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from migguard.graph import Graph, Key
+from migguard.graph import Graph, GraphError, Key
 from migguard.reader import MigrationSource
 
 SETTING = "AUTH_USER_MODEL"
@@ -41,3 +41,17 @@ def hidden_cycle(graph: Graph, migrations: Mapping[Key, MigrationSource]) -> tup
     return first, (f"depends on settings.{SETTING}, which a static check cannot resolve: with the user model in {apps}, "
                    f"{names} would be part of a dependency cycle (Django: CircularDependencyError); set auth_user_model "
                    f"in [tool.migguard] (e.g. \"{next(iter(closing))}.User\") to check it")
+
+
+def annotate(errors: list[GraphError], graph: Graph, migrations: Mapping[Key, MigrationSource],
+             auth_user_model: str) -> list[GraphError]:
+    """A dependency cycle closed through `auth_user_model` says so: which migrations need the user model."""
+    through = set(unresolved(migrations))
+    cycle = graph.find_cycle() if through and any("dependency cycle" in error.message for error in errors) else None
+    named = sorted(set(cycle or ()) & through)
+    if not named:
+        return errors
+    note = (f" ({', '.join(f'{app}.{name}' for app, name in named)} "
+            f"{'needs' if len(named) == 1 else 'need'} the user model {auth_user_model} through settings.{SETTING})")
+    return [error._replace(message=error.message + note) if "dependency cycle" in error.message else error
+            for error in errors]

@@ -65,7 +65,8 @@ def test_a_dependency_on_the_user_model_that_cannot_close_a_cycle_is_quiet(tmp_p
     assert project.loader()["error"].startswith("CircularDependencyError: ")
     status, result = check(project)
     assert status == 1 and [e["message"] for e in result["errors"]] == [
-        "org/migrations/0001_initial.py is part of a dependency cycle: org.0001_initial -> users.0001_initial -> org.0001_initial"]
+        "org/migrations/0001_initial.py is part of a dependency cycle: org.0001_initial -> users.0001_initial -> org.0001_initial "
+        "(org.0001_initial needs the user model users.User through settings.AUTH_USER_MODEL)"]
     (project.root / "pyproject.toml").write_text(NO_LOCKS)
     status, result = check(project)
     assert status == 0 and len(result["warnings"]) == 1
