@@ -15,17 +15,33 @@ def unresolved(migrations: Mapping[Key, MigrationSource]) -> list[Key]:
                   if any(d.swappable and not d.app and d.setting == SETTING for d in migration.dependencies))
 
 
+def could_hold_the_user_model(migrations: Mapping[Key, MigrationSource]) -> list[str]:
+    """Apps whose migrations look like a user model's: they depend on Django's `auth` (AbstractUser and
+    PermissionsMixin relate to its Group and Permission) and never on the setting (`makemigrations` writes no
+    swappable dependency inside the user model's own app)."""
+    on_auth: set[str] = set()
+    on_setting: set[str] = set()
+    for (app, _), migration in migrations.items():
+        for dependency in migration.dependencies:
+            if dependency.app == "auth" and not dependency.swappable:
+                on_auth.add(app)
+            elif dependency.swappable and not dependency.app and dependency.setting == SETTING:
+                on_setting.add(app)
+    return sorted(on_auth - on_setting - {"auth"})
+
+
 def hidden_cycle(graph: Graph, migrations: Mapping[Key, MigrationSource]) -> tuple[Key, str] | None:
     """Where a user model in one of the project's apps would close a cycle: the first such migration and one
     sentence, or None when no app's user model could (the common case: then nothing is said).
 
     A dependency on the setting resolves to the first migration of the user model's app; it closes a cycle
-    exactly when that first migration already stands on the dependent migration."""
+    exactly when that first migration already stands on the dependent migration. Only apps that could hold
+    the user model count (`could_hold_the_user_model`)."""
     dependents = unresolved(migrations)
     if not dependents:
         return None
     closing: dict[str, list[Key]] = {}
-    for app in sorted(graph.by_app):
+    for app in could_hold_the_user_model(migrations):
         roots = graph.root_nodes(app)
         if not roots:
             continue
