@@ -77,6 +77,9 @@ def repair(connection: Any, found: list[Finding], apply: bool, root: str) -> tup
     applied = _recorded(connection)
     missing = _missing(loader, applied)
     target = (applied & set(loader.graph.nodes)) | set(missing)
+    if not missing:
+        return 1, "\n".join(lines + ["not repaired: no unrecorded migration found behind the recorded ones; "
+                                      "`migguard db status` says what is recorded out of order"])
     lines += [f"  record {_name(key)} as applied (no SQL: its effects must already be in the schema)" for key in missing]
     backup = service.save_rows(connection, root) if apply else None
     proof = prove(connection, missing, target, keep=apply)
