@@ -40,7 +40,7 @@ MIDDLEWARE = ["allauth.account.middleware.AccountMiddleware"]
 PACKAGES = ("wagtail", "oscar", "cms", "menus", "allauth", "taggit")
 
 
-def migguard(cwd: Path, *args: str) -> "tuple[int, str]":
+def migguard(cwd: Path, *args: str) -> tuple[int, str]:
     done = run([sys.executable, "-m", "migguard", *args], cwd, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout + done.stderr

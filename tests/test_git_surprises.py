@@ -10,8 +10,9 @@ import pytest
 from conftest import DjangoProject, clean_env, diverge, git, person_models, run
 
 from test_fix import CITY, COUNTRY, DISCIPLINE, MIGRATIONS, TEAM, assert_django_happy
-from test_git_flows import (BASE, assert_bisectable, assert_clean_and_one_leaf, head_files, install, migguard, repo,
+from test_git_flows import (BASE, assert_bisectable, assert_clean_and_one_leaf, head_files, install, migguard,
                             migguard_lines)
+from test_git_flows import repo  # noqa: F401  (a fixture the tests take as a parameter)
 
 SHOP = """
 from django.db import models
@@ -161,8 +162,8 @@ def test_two_apps_whose_branch_migrations_depend_on_each_other(repo: DjangoProje
     assert "('api', '0003_person_country')" in (repo.root / "shop/migrations/0002_item_owner.py").read_text()
     done = git(repo.root, "rebase", "main")
     lines = migguard_lines(done)
-    assert any("api: renumbered after 0003_person_discipline: 0003_person_country -> 0004_person_country" in l for l in lines)
-    assert any("shop: renumbered after 0002_item_colour: 0002_item_owner -> 0003_item_owner" in l for l in lines)
+    assert any("api: renumbered after 0003_person_discipline: 0003_person_country -> 0004_person_country" in line for line in lines)
+    assert any("shop: renumbered after 0002_item_colour: 0002_item_owner -> 0003_item_owner" in line for line in lines)
     owner = (repo.root / "shop/migrations/0003_item_owner.py").read_text()
     assert "('api', '0004_person_country')" in owner and "('shop', '0002_item_colour')" in owner
     assert_bisectable(repo, "main")
@@ -317,7 +318,8 @@ def test_a_rebase_of_a_published_branch_writes_a_merge_commit_saying_why(repo: D
 def test_hook_output_carries_the_run_python_warning_and_force_advice(repo: DjangoProject) -> None:
     diverge(repo, [COUNTRY], [DISCIPLINE])
     path = repo.root / MIGRATIONS / "0003_person_discipline.py"
-    path.write_text(path.read_text().replace("    operations = [\n", "    operations = [\n        migrations.RunPython(migrations.RunPython.noop),\n"))
+    path.write_text(path.read_text().replace("    operations = [\n",
+                                             "    operations = [\n        migrations.RunPython(migrations.RunPython.noop),\n"))
     git(repo.root, "commit", "-qam", "main: data migration")
     done = git(repo.root, "merge", "--no-edit", "feature")
     assert any("api: warning: RunPython at api/migrations/0003_person_discipline.py" in line for line in migguard_lines(done))
