@@ -252,6 +252,27 @@ def test_when_signing_fails_the_resolution_is_left_staged(repo: DjangoProject, t
     assert_clean_and_one_leaf(repo)
 
 
+def test_when_signing_fails_the_rebase_leaves_the_renumbering_staged_unfolded(repo: DjangoProject, tmp_path: Path) -> None:
+    """A key with a passphrase, no agent and no terminal: the hook cannot sign, so it writes no commit."""
+    diverge(repo, [COUNTRY], [DISCIPLINE])
+    signing(repo, tmp_path, passphrase="secret")
+    git(repo.root, "checkout", "-q", "feature")
+    no_agent = {name: value for name, value in clean_env().items() if name not in ("SSH_AUTH_SOCK", "SSH_ASKPASS", "DISPLAY")}
+    rebased = run(["git", "rebase", "--no-gpg-sign", "main"], repo.root, start_new_session=True,
+                  stdin=subprocess.DEVNULL, env=no_agent)
+    said = [line for line in migguard_lines(rebased) if "sign" in line]
+    assert len(said) == 1 and "could not sign the commits it would write" in said[0], migguard_lines(rebased)
+    assert "nothing was committed: the resolution is staged, commit it with `git commit`" in said[0]
+    assert git(repo.root, "reflog", "-1", "--format=%gs").stdout.startswith("rebase (finish)")  # no migguard commit
+    assert head_files(repo) == ["0001_initial.py", "0002_prev.py", "0003_person_country.py", "0003_person_discipline.py"]
+    staged = git(repo.root, "diff", "--cached", "--name-status", "-M").stdout.splitlines()
+    renamed = "\tapi/migrations/0003_person_country.py\tapi/migrations/0004_person_country.py"
+    assert any(line.startswith("R") and line.endswith(renamed) for line in staged), staged
+    run(["git", "-c", "commit.gpgsign=false", "commit", "-q", "-m", "Renumber migrations after rebase"], repo.root)
+    assert_clean_and_one_leaf(repo)
+    assert "0004_person_country.py" in head_files(repo)
+
+
 # 5. Advice that works --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content, state", [
