@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from collections.abc import Iterator
 
-from conftest import DjangoProject, clean_env, git, person_models, run
+from conftest import DjangoProject, clean_env, commit_models, git, person_models, run
 
 DATABASE_OVERRIDE = """
 _database = BASE_DIR / "database.json"
@@ -75,6 +75,11 @@ for step in request["steps"]:
         from api.models import Person
         from shop.models import Order
         Order.objects.create(person=Person.objects.get(name="Ada"), total="12.50")
+    elif step == "profiles":
+        from healthcare.models import Billing, Payment, UserProfile
+        ada = UserProfile.objects.create(name="Ada", role="doctor")
+        UserProfile.objects.create(name="Grace", role="nurse")
+        Payment.objects.create(billing=Billing.objects.create(profile=ada, amount="12.50"))
     elif step == "dump":
         out["dump"] = dump("default")
     elif step == "checks":
@@ -182,3 +187,69 @@ def with_origin(project: DjangoProject) -> None:
 
 def saved_file(output: str) -> Path:
     return Path(output.rsplit("restoring them: ", 1)[1].strip())
+
+
+PROFILE = """
+from django.db import models
+
+
+class UserProfile(models.Model):
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length={length}, choices={choices}, default="nurse")
+    phone = models.CharField(max_length=20, default="")
+{more}"""
+
+BILLING = """
+
+class Billing(models.Model):
+    profile = models.ForeignKey(UserProfile, on_delete=models.CASCADE)
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+
+    class Meta:
+        db_table = "billings"
+
+
+class Payment(models.Model):
+    billing = models.ForeignKey(Billing, on_delete=models.CASCADE)
+    paid_at = models.DateTimeField(auto_now_add=True)
+"""
+
+ROLES = [("doctor", "Doctor"), ("nurse", "Nurse")]
+
+
+def profiles(length: int = 20, roles: list = ROLES, billing: bool = False) -> str:
+    return PROFILE.format(length=length, choices=repr(roles), more=BILLING if billing else "")
+
+
+def superseded_story(root: Path) -> None:
+    """Story (b). main: app `healthcare` (UserProfile; 0001, 0002) and then `0003_billing_payment` creating the
+    `billings` table, as a server applied it. Branches `choices` and `length` delete that 0003 and let
+    makemigrations write a different 0003 creating the same tables and altering `role`: its choices only, or its
+    max_length 20 -> 32. settings.py reads an untracked database.json (else SQLite)."""
+    project = DjangoProject(root)
+    with open(root / "settings.py", "a") as handle:
+        handle.write(DATABASE_OVERRIDE)
+    with open(root / ".gitignore", "a") as handle:
+        handle.write("database.json\n*.sqlite3\n")
+    project.add_app("healthcare", profiles().replace('    phone = models.CharField(max_length=20, default="")\n', ""))
+    project.makemigrations("healthcare")
+    project.models("healthcare", profiles())
+    project.makemigrations("healthcare")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "healthcare: UserProfile")
+    commit_models(project, "healthcare", profiles(billing=True), "billing_payment", "healthcare: billing")
+    for branch, models in (("choices", profiles(roles=[*ROLES, ("admin", "Admin")], billing=True)),
+                           ("length", profiles(length=32, billing=True))):
+        git(root, "checkout", "-q", "-b", branch, "main")
+        git(root, "rm", "-q", "healthcare/migrations/0003_billing_payment.py")
+        project.models("healthcare", models)
+        project.makemigrations("healthcare")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", f"healthcare: billing again, role {branch}")
+    git(root, "checkout", "-q", "main")
+
+
+def new_migration(project: DjangoProject) -> str:
+    """The name of the 0003 makemigrations wrote on the checked-out branch."""
+    return next(project.root.glob("healthcare/migrations/0003_*.py")).stem
