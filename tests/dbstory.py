@@ -44,15 +44,16 @@ from migguard.django import schema
 
 def dump(alias):
     connection = connections[alias]
-    rows = {}
+    rows, columns = {}, {}
     with connection.cursor() as cursor:
         for table in sorted(connection.introspection.table_names(cursor)):
             if table != "django_migrations":
                 cursor.execute("SELECT * FROM " + connection.ops.quote_name(table))
                 rows[table] = sorted([[str(value) for value in row] for row in cursor.fetchall()])
+                columns[table] = [column[0] for column in cursor.description]
         cursor.execute("SELECT app, name FROM django_migrations")
         recorded = sorted(list(row) for row in cursor.fetchall())
-    return {"rows": rows, "schema": schema.snapshot(connection), "recorded": recorded}
+    return {"rows": rows, "columns": columns, "schema": schema.snapshot(connection), "recorded": recorded}
 
 
 def exit_status(*args, **options):
@@ -253,3 +254,9 @@ def superseded_story(root: Path) -> None:
 def new_migration(project: DjangoProject) -> str:
     """The name of the 0003 makemigrations wrote on the checked-out branch."""
     return next(project.root.glob("healthcare/migrations/0003_*.py")).stem
+
+
+def rows_by_column(dumped: dict) -> dict:
+    """Each table's rows as sorted {column: value} items: the same whatever order a table rebuild left the columns in."""
+    return {table: sorted(sorted(zip(dumped["columns"][table], row)) for row in rows)
+            for table, rows in dumped["rows"].items()}

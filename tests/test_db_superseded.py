@@ -1,0 +1,134 @@
+"""Story (b), "relation already exists": a server applied one 0003, the code now holds a different 0003 creating the
+same tables. `migguard db status` names it `superseded`; `db repair` records the new one only when the schema proves
+it, and `--allow-delta` brings a differing column over from the old history read from git.
+
+Real git, Django's own makemigrations/migrate, real SQLite files and a real PostgreSQL server."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import DjangoProject, git
+from dbstory import dump, migguard, new_migration, rows_by_column, saved_file, steps, superseded_story
+
+OLD = "0003_billing_payment"
+
+
+@pytest.fixture(scope="session")
+def story_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("superseded") / "project"
+    superseded_story(root)
+    return root
+
+
+def server(template: Path, tmp_path: Path, database: dict | None, branch: str) -> tuple[DjangoProject, dict]:
+    """The server migrated main (with `0003_billing_payment`) and stored profiles and a payment; then the code
+    moved to `branch` and plain `migrate` failed on Django's own "already exists"."""
+    root = tmp_path / "project"
+    shutil.copytree(template, root, symlinks=True)
+    project = DjangoProject.open(root)
+    if database:
+        (root / "database.json").write_text(json.dumps(database))
+    before = steps(project, "migrate", "profiles", "dump")["dump"]
+    assert ["healthcare", OLD] in before["recorded"]
+    git(root, "checkout", "-q", branch)
+    migrate = project.manage("migrate", "--no-input", check=False)
+    assert migrate.returncode == 1
+    kind = "relation" if database else "table"
+    assert f'{kind} "billings" already exists' in migrate.stderr, migrate.stderr
+    return project, before
+
+
+def status_says_superseded(project: DjangoProject) -> str:
+    status = migguard(project, "db", "status", "--format", "json")
+    assert status.returncode == 1, status.stdout + status.stderr
+    found = json.loads(status.stdout)["findings"]
+    new = new_migration(project)
+    assert [(f["code"], f["app"], f["migrations"]) for f in found] == [("superseded", "healthcare", [OLD, new])]
+    assert "would create what already exists (billings, healthcare_payment)" in found[0]["message"]
+    return new
+
+
+def database_bytes(project: DjangoProject, database: dict | None) -> object:
+    """SQLite: the file's digest; PostgreSQL: every row and the schema."""
+    if database is None:
+        return hashlib.sha256((project.root / "db.sqlite3").read_bytes()).hexdigest()
+    return dump(project)
+
+
+def assert_repaired(project: DjangoProject, before: dict, new: str, fresh: dict | None) -> dict:
+    """Plain migrate is a no-op, both --check exit 0, every row kept, the rows name the new 0003, schema == fresh."""
+    migrate = project.manage("migrate", "--no-input")
+    assert "No migrations to apply" in migrate.stdout, migrate.stdout
+    result = steps(project, "checks", "dump", "fresh",
+                   fresh=fresh or {"ENGINE": "django.db.backends.sqlite3", "NAME": str(project.root / "fresh.sqlite3")})
+    after = result["dump"]
+    assert rows_by_column(after) == rows_by_column(before)
+    assert ["healthcare", new] in after["recorded"] and ["healthcare", OLD] not in after["recorded"]
+    assert len(after["recorded"]) == len(before["recorded"])
+    assert result["migrate --check"] == 0 and result["makemigrations --check"] == 0
+    assert after["schema"] == result["fresh"]
+    assert "nothing to repair" in migguard(project, "db", "repair").stdout
+    return after
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_only_the_choices_differ_so_the_new_migration_is_recorded_in_place(story_template: Path, tmp_path: Path,
+                                                                          database, fresh) -> None:
+    project, before = server(story_template, tmp_path, database, "choices")
+    new = status_says_superseded(project)
+
+    plan = migguard(project, "db", "repair")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert f"delete stale row healthcare.{OLD} (its file left this branch); record healthcare.{new} as applied" \
+        in plan.stdout
+    assert "proof: the schema equals a fresh database migrated along the new history (3 migrations)" in plan.stdout
+    assert dump(project) == before, "the plan changed the database"
+
+    done = migguard(project, "db", "repair", "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired: the schema equals a fresh database" in done.stdout
+    assert f"'{OLD}'" in saved_file(done.stdout).read_text()
+    assert_repaired(project, before, new, fresh)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql_without_createdb"], indirect=True)
+def test_a_longer_column_is_refused_then_brought_over_with_allow_delta(story_template: Path, tmp_path: Path,
+                                                                      database, fresh) -> None:
+    project, before = server(story_template, tmp_path, database, "length")
+    role = before["schema"]["healthcare_userprofile"]["columns"]["role"]
+    if database:  # psycopg 3 reports a varchar's length in display_size; internal_size is None
+        assert (role["type"], role["length"], role["size"]) == ("varchar", 20, None)
+    else:
+        assert role["type"] == "varchar(20)"
+    new = status_says_superseded(project)
+    untouched = database_bytes(project, database)
+
+    for args in (("--apply",), ()):
+        refused = migguard(project, "db", "repair", *args)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        lines = refused.stdout.splitlines()
+        assert "  healthcare_userprofile.role: varchar(20) in the database, varchar(32) in the migrations" in lines
+        assert lines[-3].startswith("refused, nothing changed: the database's schema differs from a fresh database")
+        assert lines[-1] == "`migguard db repair --allow-delta` brings the schema over when it equals the old history."
+        assert database_bytes(project, database) == untouched
+
+    plan = migguard(project, "db", "repair", "--allow-delta")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "the schema equals a fresh database migrated along the old history (3 migrations, read from git)" \
+        in plan.stdout
+    assert "    healthcare: Alter field role on userprofile" in plan.stdout
+    assert database_bytes(project, database) == untouched
+
+    done = migguard(project, "db", "repair", "--apply", "--allow-delta")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired: the schema equals a fresh database migrated along the new history" in done.stdout
+    if database:
+        assert 'ALTER TABLE "healthcare_userprofile" ALTER COLUMN "role" TYPE varchar(32);' in done.stdout
+    after = assert_repaired(project, before, new, fresh)
+    role = after["schema"]["healthcare_userprofile"]["columns"]["role"]
+    assert (role["type"], role["length"]) == ("varchar", 32) if database else role["type"] == "varchar(32)"
