@@ -258,5 +258,5 @@ def new_migration(project: DjangoProject) -> str:
 
 def rows_by_column(dumped: dict) -> dict:
     """Each table's rows as sorted {column: value} items: the same whatever order a table rebuild left the columns in."""
-    return {table: sorted(sorted(zip(dumped["columns"][table], row)) for row in rows)
+    return {table: sorted(sorted(zip(dumped["columns"][table], row, strict=True)) for row in rows)
             for table, rows in dumped["rows"].items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,7 @@ def assert_repaired(project: DjangoProject, before: dict, new: str, fresh: dict 
 def test_only_the_choices_differ_so_the_new_migration_is_recorded_in_place(story_template: Path, tmp_path: Path,
                                                                           database, fresh) -> None:
     project, before = server(story_template, tmp_path, database, "choices")
+    git(project.root, "branch", "-q", "-D", "main")  # no branch holds the old file any more (the length test keeps it)
     new = status_says_superseded(project)
 
     plan = migguard(project, "db", "repair")
@@ -132,3 +134,38 @@ def test_a_longer_column_is_refused_then_brought_over_with_allow_delta(story_tem
     after = assert_repaired(project, before, new, fresh)
     role = after["schema"]["healthcare_userprofile"]["columns"]["role"]
     assert (role["type"], role["length"]) == ("varchar", 32) if database else role["type"] == "varchar(32)"
+
+
+def add_column_by_hand(project: DjangoProject, database: dict | None) -> None:
+    """Someone added a column on the server outside any migration."""
+    sql = "ALTER TABLE healthcare_userprofile ADD COLUMN note varchar(10) NULL"
+    if database is None:
+        connection = sqlite3.connect(project.root / "db.sqlite3")
+        with connection:
+            connection.execute(sql)
+        connection.close()
+        return
+    import psycopg
+
+    with psycopg.connect(host=database["HOST"], dbname=database["NAME"], user=database["USER"],
+                         autocommit=True) as connection:
+        connection.execute(sql)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_schema_equal_to_neither_history_is_refused_even_with_allow_delta(story_template: Path, tmp_path: Path,
+                                                                          database) -> None:
+    project, _ = server(story_template, tmp_path, database, "length")
+    add_column_by_hand(project, database)
+    status_says_superseded(project)
+    untouched = database_bytes(project, database)
+
+    done = migguard(project, "db", "repair", "--apply", "--allow-delta")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-2:] == ["refused, nothing changed: the database's schema equals neither the new history nor the old "
+                          "one read from git (3 migrations); against the old one:",
+                          "  healthcare_userprofile.note: in the database, not in the migrations"]
+    assert database_bytes(project, database) == untouched
+    migrate = project.manage("migrate", "--no-input", check=False)
+    assert migrate.returncode == 1 and "already exists" in migrate.stderr

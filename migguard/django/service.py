@@ -143,8 +143,8 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False, allow
     except NoDatabaseYet as empty:
         return 0, f"{empty} Nothing to repair."
     found = findings(connection, root)
-    if any(finding.code == "superseded" for finding in found):
-        from migguard.django import superseded
+    if any(f.code == "superseded" for f in found) and not any(f.code in REPAIRABLE for f in found):
+        from migguard.django import superseded  # renames first: a hook bringing a database along relies on it
 
         return superseded.repair(connection, found, apply, root, allow_delta, brief)
     head = f"database {connection.alias!r} ({describe(connection)})"
