@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DjangoProject, git
-from dbstory import dump, migguard, new_migration, rows_by_column, saved_file, steps, superseded_story
+from conftest import DjangoProject, commit_models, git, person_models
+from dbstory import DISCIPLINE, dump, migguard, prepare, new_migration, rows_by_column, saved_file, steps, superseded_story
 
 OLD = "0003_billing_payment"
 
@@ -61,7 +61,8 @@ def database_bytes(project: DjangoProject, database: dict | None) -> object:
     return dump(project)
 
 
-def assert_repaired(project: DjangoProject, before: dict, new: str, fresh: dict | None) -> dict:
+def assert_repaired(project: DjangoProject, before: dict, new: str, fresh: dict | None, app: str = "healthcare",
+                    old: str = OLD) -> dict:
     """Plain migrate is a no-op, both --check exit 0, every row kept, the rows name the new 0003, schema == fresh."""
     migrate = project.manage("migrate", "--no-input")
     assert "No migrations to apply" in migrate.stdout, migrate.stdout
@@ -69,7 +70,7 @@ def assert_repaired(project: DjangoProject, before: dict, new: str, fresh: dict 
                    fresh=fresh or {"ENGINE": "django.db.backends.sqlite3", "NAME": str(project.root / "fresh.sqlite3")})
     after = result["dump"]
     assert rows_by_column(after) == rows_by_column(before)
-    assert ["healthcare", new] in after["recorded"] and ["healthcare", OLD] not in after["recorded"]
+    assert [app, new] in after["recorded"] and [app, old] not in after["recorded"]
     assert len(after["recorded"]) == len(before["recorded"])
     assert result["migrate --check"] == 0 and result["makemigrations --check"] == 0
     assert after["schema"] == result["fresh"]
@@ -169,3 +170,38 @@ def test_a_schema_equal_to_neither_history_is_refused_even_with_allow_delta(stor
     assert database_bytes(project, database) == untouched
     migrate = project.manage("migrate", "--no-input", check=False)
     assert migrate.returncode == 1 and "already exists" in migrate.stderr
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_column_added_again_by_a_different_migration(seed: DjangoProject, database, fresh) -> None:
+    """The column variant: `0003_person_discipline` (varchar(20)) applied, then replaced by `0003_person_discipline_wide`
+    adding the same column as varchar(32). On SQLite plain `migrate` would not fail but empty the column, so the
+    user there runs `db status` first."""
+    prepare(seed, database, installed=False)
+    email = "email = models.EmailField(blank=True)"
+    commit_models(seed, "api", person_models(email, DISCIPLINE), "person_discipline", "api: discipline")
+    before = steps(seed, "migrate", "people", "dump")["dump"]
+    git(seed.root, "rm", "-q", "api/migrations/0003_person_discipline.py")
+    commit_models(seed, "api", person_models(email, DISCIPLINE.replace("20", "32")), "person_discipline_wide",
+                  "api: discipline, wider, in a new migration")
+    if database:  # SQLite raises nothing: it rebuilds the table and fills the column with '' (story (a))
+        migrate = seed.manage("migrate", "--no-input", check=False)
+        assert migrate.returncode == 1
+        assert 'column "discipline" of relation "api_person" already exists' in migrate.stderr, migrate.stderr
+
+    found = json.loads(migguard(seed, "db", "status", "--format", "json").stdout)["findings"]
+    assert [(f["code"], f["migrations"]) for f in found] == [
+        ("superseded", ["0003_person_discipline", "0003_person_discipline_wide"])]
+    assert "would create what already exists (api_person.discipline)" in found[0]["message"]
+    untouched = database_bytes(seed, database)
+    refused = migguard(seed, "db", "repair", "--apply")
+    assert refused.returncode == 1
+    assert "  api_person.discipline: varchar(20) in the database, varchar(32) in the migrations" in refused.stdout
+    assert database_bytes(seed, database) == untouched
+
+    done = migguard(seed, "db", "repair", "--apply", "--allow-delta")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "    api: Alter field discipline on person" in done.stdout
+    after = assert_repaired(seed, before, "0003_person_discipline_wide", fresh, "api", "0003_person_discipline")
+    people = rows_by_column(after)["api_person"]
+    assert [("discipline", "maths"), ("discipline", "navy")] == [item for row in people for item in row if item[0] == "discipline"]

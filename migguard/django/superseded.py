@@ -27,9 +27,12 @@ def refine(connection: Any, found: list[Finding], facts: Facts, root: str) -> li
     candidates = [finding for finding in found if finding.code in CAN_BECOME]
     if not candidates:
         return found
-    loader = MigrationLoader(None, ignore_no_migrations=True)
+    try:
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+    except Exception:  # a graph Django cannot load is reported by what reads it first, not guessed at here
+        return found
     recorded = set(facts.recorded)
-    existing = _existing(connection)
+    existing = Existing(connection)
     refined = []
     for finding in found:
         better = None
@@ -54,7 +57,7 @@ def left_branch(root: str, folder: str, name: str) -> Left | None:
 
 
 def _superseded(loader: MigrationLoader, finding: Finding, folder: str, recorded: set[Key],
-                existing: dict[str, set[str]], root: str) -> Finding | None:
+                existing: Existing, root: str) -> Finding | None:
     app, old = finding.app, finding.migrations[0]
     left = left_branch(root, folder, old)
     if left is None:
@@ -96,15 +99,23 @@ def _old_parents(root: str, left: Left, app: str, name: str) -> tuple[str, ...] 
                         if not dependency.swappable and dependency.app in (app, "__self__")))
 
 
-def _existing(connection: Any) -> dict[str, set[str]]:
-    """Each table of the database with its column names."""
-    introspection = connection.introspection
-    tables: dict[str, set[str]] = {}
-    with connection.cursor() as cursor:
-        for info in introspection.get_table_list(cursor):
-            if info.type == "t":
-                tables[info.name] = {column.name for column in introspection.get_table_description(cursor, info.name)}
-    return tables
+class Existing:
+    """The database's tables, and the column names of those asked about (introspected once each)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        with connection.cursor() as cursor:
+            self.tables = {info.name for info in connection.introspection.get_table_list(cursor) if info.type == "t"}
+        self._columns: dict[str, set[str]] = {}
+
+    def columns(self, table: str) -> set[str]:
+        if table not in self.tables:
+            return set()
+        if table not in self._columns:
+            with self.connection.cursor() as cursor:
+                described = self.connection.introspection.get_table_description(cursor, table)
+            self._columns[table] = {column.name for column in described}
+        return self._columns[table]
 
 
 def creates(loader: MigrationLoader, key: Key) -> tuple[set[str], set[tuple[str, str]]]:
@@ -126,11 +137,11 @@ def _tables(state: Any) -> dict[str, set[str]]:
     return tables
 
 
-def _clashes(loader: MigrationLoader, key: Key, existing: dict[str, set[str]]) -> list[str]:
+def _clashes(loader: MigrationLoader, key: Key, existing: Existing) -> list[str]:
     """What `key` would create that the database already has: `table` or `table.column`."""
     tables, columns = creates(loader, key)
-    return sorted(table for table in tables if table in existing) + sorted(
-        f"{table}.{column}" for table, column in columns if column in existing.get(table, set()))
+    return sorted(table for table in tables if table in existing.tables) + sorted(
+        f"{table}.{column}" for table, column in columns if column in existing.columns(table))
 
 
 def repair(connection: Any, found: list[Finding], apply: bool, root: str, allow_delta: bool,
