@@ -205,3 +205,29 @@ def test_a_column_added_again_by_a_different_migration(seed: DjangoProject, data
     after = assert_repaired(seed, before, "0003_person_discipline_wide", fresh, "api", "0003_person_discipline")
     people = rows_by_column(after)["api_person"]
     assert [("discipline", "maths"), ("discipline", "navy")] == [item for row in people for item in row if item[0] == "discipline"]
+
+
+def test_with_the_django_app_migrate_stops_before_sqlite_empties_the_column(seed: DjangoProject) -> None:
+    """SQLite would rebuild api_person and fill discipline with '': the guarded migrate stops first, and
+    `manage.py migguard db repair --apply --allow-delta` answers it."""
+    installed = json.loads((seed.root / "installed_apps.json").read_text())
+    (seed.root / "installed_apps.json").write_text(json.dumps(installed + ["migguard.django"]))
+    prepare(seed, None, installed=False)
+    email = "email = models.EmailField(blank=True)"
+    commit_models(seed, "api", person_models(email, DISCIPLINE), "person_discipline", "api: discipline")
+    before = steps(seed, "migrate", "people", "dump")["dump"]
+    git(seed.root, "rm", "-q", "api/migrations/0003_person_discipline.py")
+    commit_models(seed, "api", person_models(email, DISCIPLINE.replace("20", "32")), "person_discipline_wide",
+                  "api: discipline, wider, in a new migration")
+
+    stopped = seed.manage("migrate", "--no-input", check=False)
+    assert stopped.returncode == 1 and "migguard stopped migrate before any SQL" in stopped.stderr
+    assert "api.0003_person_discipline_wide takes its place" in stopped.stderr
+    assert dump(seed) == before
+    done = seed.manage("migguard", "db", "repair", "--apply", "--allow-delta", check=False)
+    assert done.returncode == 0 and "repaired:" in done.stdout, done.stdout + done.stderr
+    migrate = seed.manage("migrate", "--no-input")
+    assert "No migrations to apply" in migrate.stdout
+    people = seed.manage("shell", "-c", "from api.models import Person\n"
+                         "print(sorted(Person.objects.values_list('name', 'discipline')))").stdout
+    assert "[('Ada', 'maths'), ('Grace', 'navy')]" in people
