@@ -16,7 +16,7 @@ from real_projects import SETTINGS
 PACKAGES = ("wagtail", "oscar", "cms", "menus", "allauth", "taggit")
 
 
-def migguard(cwd: Path, *args: str) -> "tuple[int, str]":
+def migguard(cwd: Path, *args: str) -> tuple[int, str]:
     done = run([sys.executable, "-m", "migguard", *args], cwd, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout + done.stderr
