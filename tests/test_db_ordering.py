@@ -251,6 +251,11 @@ def test_a_cycle_through_the_user_model_is_explained_never_repaired(seed: Django
     assert repair.returncode == 1 and "left alone (cycle): org.0001_initial needs" in repair.stdout
     assert "Traceback" not in repair.stdout + repair.stderr + status.stderr
     assert database_state(seed, database) == state
+    if database is None:
+        with database_away(seed):  # a new clone: no database yet, and `migrate` fails all the same
+            fresh_clone = migguard(seed, "db", "status")
+        assert fresh_clone.returncode == 1 and "no database file yet" in fresh_clone.stdout
+        assert "  cycle: org.0001_initial needs users.0001_initial" in fresh_clone.stdout
 
     unresolved = migguard(seed, "check")
     assert unresolved.returncode == 0

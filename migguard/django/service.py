@@ -125,9 +125,13 @@ def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
     try:
         connection = connection_for(alias)
     except NoDatabaseYet as empty:
+        from migguard.django import cycles
+
+        loop = cycles.finding(cycles.load(None))  # the files alone: `migrate` fails on a new database too
         if output == "json":
-            return 0, json.dumps({"ok": True, "database": alias or DEFAULT_DB_ALIAS, "findings": []})
-        return 0, str(empty)
+            return (1 if loop else 0), json.dumps({"ok": not loop, "database": alias or DEFAULT_DB_ALIAS,
+                                                   "findings": [loop.as_json()] if loop else []})
+        return (1 if loop else 0), str(empty) + (f"\n  {loop.code}: {loop.message}" if loop else "")
     found = findings(connection, root)
     if output == "json":
         text = json.dumps({"ok": not found, "database": connection.alias, "findings": [f.as_json() for f in found]})
