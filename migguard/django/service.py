@@ -168,7 +168,8 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False, allow
         if not left:
             return 0, f"{head}: nothing to repair."
         lines += [f"  left alone ({finding.code}): {finding.message}" for finding in left]
-        return 1, "\n".join(lines + ["not repaired: `migguard db repair` changes only renamed and doubly recorded migrations."])
+        return 1, "\n".join(lines + ["not repaired: `migguard db repair` changes only renamed, doubly recorded, superseded and out-of-order "
+                                     "migrations; a cycle is fixed in the migration files (see the finding)."])
     renames = [(f.app, f.migrations[0], f.migrations[-1]) for f in repairable if f.code == "renamed"]
     stale = [(f.app, f.migrations[0]) for f in repairable if f.code == "both_names"]
     lines += [f"  rename row {app}.{old} -> {new}" for app, old, new in renames]
