@@ -1,9 +1,9 @@
 """Caches in `<git-common-dir>/migguard/`, keyed by git object ids: exact, safe to delete,
-and safe with two processes at once (each write goes to a temporary file, then `os.replace`)."""
+and safe with two processes at once (each write goes to a temporary file, then `os.replace`).
+Results of `check` live in `migguard.results`."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,9 +12,6 @@ from migguard import __version__
 
 if TYPE_CHECKING:
     from migguard.reader import MigrationSource
-
-RESULTS_KEPT = 64
-
 
 def _atomic_write(path: Path, data: bytes) -> None:
     import tempfile
@@ -155,26 +152,14 @@ def find_common_dir(root: str) -> Path | None:
     return Path(os.path.realpath(git_dir))
 
 
-def _result_path(common_dir: Path, tree: str, under: str) -> Path:
-    key = hashlib.sha1(f"{__version__}\0{tree}\0{under}".encode()).hexdigest()
-    return directory(common_dir) / "results" / f"{key}.json"
-
-
 def load_result(common_dir: Path, tree: str, under: str) -> dict | None:
-    try:
-        with open(_result_path(common_dir, tree, under), encoding="utf-8") as stream:
-            result = json.load(stream)
-        return result if isinstance(result, dict) else None
-    except (OSError, ValueError):
-        return None
+    """The result cached under `tree` (a tree id or another key) for folder `under`, or None."""
+    from migguard import results
+
+    return results.load(common_dir, tree, under)
 
 
 def store_result(common_dir: Path, tree: str, under: str, result: dict) -> None:
-    path = _result_path(common_dir, tree, under)
-    _atomic_write(path, json.dumps(result).encode())
-    try:
-        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for stale in kept[RESULTS_KEPT:]:
-            stale.unlink()
-    except OSError:
-        pass
+    from migguard import results
+
+    results.store(common_dir, tree, under, result)

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from migguard import cache, gitio
 from migguard.errors import InputError
-
-SCHEMA_VERSION = 1  # `"version"` in `check --format json`; results cached under another are read again
+from migguard.results import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from migguard.project import Project
