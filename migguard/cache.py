@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migguard import __version__
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from migguard.reader import MigrationSource
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -31,13 +34,29 @@ def directory(common_dir: Path) -> Path:
 
 
 class ParseCache:
-    """What the reader found in each migration blob (and each `apps.py`), by git blob id."""
+    """What the reader found in each migration blob (and each `apps.py`), by git blob id.
+
+    New entries go to a small file of their own (a run that parsed one new migration does not
+    rewrite twenty thousand); past DELTAS_KEPT such files, one run folds them into the main file
+    and deletes the ones it read. Two processes at once can at worst lose entries (read again
+    later), never mix them: each file is written whole, then renamed into place."""
+
+    DELTAS_KEPT = 16
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, object] = {}
+        self.entries: dict[str, object] = _load_dict(path)
+        self.added: dict[str, object] = {}
         self.dirty = False
-        self.entries = _load_dict(path)
+        self.deltas: list[Path] = []
+        prefix = path.name.removesuffix(".pickle") + ".delta-"
+        try:
+            names = sorted(name for name in os.listdir(path.parent) if name.startswith(prefix))
+        except OSError:
+            names = []
+        for name in names:
+            self.deltas.append(path.parent / name)
+            self.entries.update(_load_dict(path.parent / name))
 
     @classmethod
     def for_common_dir(cls, common_dir: Path) -> "ParseCache":
@@ -51,12 +70,26 @@ class ParseCache:
 
     def put(self, oid: str, source: object) -> None:
         self.entries[oid] = source
+        self.added[oid] = source
         self.dirty = True
 
     def save(self) -> None:
-        if self.dirty:
+        if not self.dirty:
+            return
+        self.dirty = False
+        if len(self.deltas) < self.DELTAS_KEPT and len(self.added) * 4 < max(len(self.entries), 1):
+            name = f"{self.path.name.removesuffix('.pickle')}.delta-{time.time_ns():020d}-{os.getpid()}.pickle"
+            _save_dict(self.path.parent / name, self.added)
+            self.deltas.append(self.path.parent / name)
+        else:
             _save_dict(self.path, self.entries)
-            self.dirty = False
+            for delta in self.deltas:  # only those folded in: a delta written since by another process stays
+                try:
+                    delta.unlink()
+                except OSError:
+                    pass
+            self.deltas = []
+        self.added = {}
 
 
 RACY_NS = 2_000_000_000
@@ -108,8 +141,10 @@ class WorktreeIndex:
 def _load_dict(path: Path) -> dict:
     import pickle
 
+    from migguard.collector import paused
+
     try:
-        with open(path, "rb") as stream:
+        with open(path, "rb") as stream, paused():
             loaded = pickle.load(stream)
         return loaded if isinstance(loaded, dict) else {}
     except Exception:
@@ -152,14 +187,14 @@ def find_common_dir(root: str) -> Path | None:
     return Path(os.path.realpath(git_dir))
 
 
-def load_result(common_dir: Path, tree: str, under: str) -> dict | None:
+def load_result(common_dir: Path, tree: str, under: str) -> dict[str, Any] | None:
     """The result cached under `tree` (a tree id or another key) for folder `under`, or None."""
     from migguard import results
 
     return results.load(common_dir, tree, under)
 
 
-def store_result(common_dir: Path, tree: str, under: str, result: dict) -> None:
+def store_result(common_dir: Path, tree: str, under: str, result: dict[str, Any]) -> None:
     from migguard import results
 
     results.store(common_dir, tree, under, result)

@@ -10,6 +10,10 @@ import os
 from migguard import __version__
 from migguard.processes import run_git
 
+TYPE_CHECKING = False  # typing costs a repeated `check --rev` a third of its time
+if TYPE_CHECKING:
+    from typing import Any
+
 SCHEMA_VERSION = 1  # `"version"` in `check --format json`; results cached under another are read again
 RESULTS_KEPT = 64
 SIMPLE_KEY = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-:")
@@ -30,7 +34,7 @@ def path_for(common_dir: str | os.PathLike[str], key: str, under: str) -> str:
     return os.path.join(directory(common_dir), name)
 
 
-def load(common_dir: str | os.PathLike[str], key: str, under: str) -> dict | None:  # type: ignore[type-arg]
+def load(common_dir: str | os.PathLike[str], key: str, under: str) -> dict[str, Any] | None:
     try:
         with open(path_for(common_dir, key, under), "rb") as stream:
             result = marshal.loads(stream.read())
@@ -39,7 +43,7 @@ def load(common_dir: str | os.PathLike[str], key: str, under: str) -> dict | Non
     return result if isinstance(result, dict) else None
 
 
-def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict) -> None:  # type: ignore[type-arg]
+def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict[str, Any]) -> None:
     """Write atomically and keep the newest RESULTS_KEPT files; a cache that cannot be written is no error."""
     path = path_for(common_dir, key, under)
     folder = os.path.dirname(path)
@@ -69,7 +73,7 @@ def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict
         pass
 
 
-def cached_revision(cwd: str, rev: str, under: str | None) -> dict | None:  # type: ignore[type-arg]
+def cached_revision(cwd: str, rev: str, under: str | None) -> dict[str, Any] | None:
     """The cached result of `check --rev REV` when that commit's tree was checked before (one git call);
     None when it was not, or when anything fails (the full check then answers, or says what is wrong)."""
     if not os.path.isdir(cwd):
