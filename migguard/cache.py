@@ -121,9 +121,12 @@ class WorktreeIndex:
         return entry[1]
 
     def record(self, key: str, signature: tuple, oid: str, now_ns: int) -> None:
+        """`oid` was just read from the file (`now_ns`: before reading). A racily clean entry gets the new
+        time too, as git re-stamps its index: else a file changed just before a run is read on every run."""
         self.seen.add(key)
         entry = self.entries.get(key)
-        if entry is None or entry[0] != signature or entry[1] != oid:
+        if (entry is None or entry[0] != signature or entry[1] != oid
+                or (max(signature[1], signature[2]) >= entry[2] - RACY_NS and now_ns > entry[2])):
             self.entries[key] = (signature, oid, now_ns)
             self.dirty = True
 

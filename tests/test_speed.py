@@ -2,6 +2,7 @@
 (`python -X importtime`), and `graph` and `fix` growing linearly with a chain's length."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from conftest import clean_env, git
 
-from migguard import fixing, graph as graph_module
+from migguard import __version__, fixing, graph as graph_module, lockfile
 from migguard.project import load_worktree
 
 HEAVY = {"libcst", "git", "django", "click"}
@@ -94,3 +95,38 @@ def test_graph_and_fix_grow_linearly_with_a_chain(tmp_path: Path) -> None:
 
         costs[length] = cpu_seconds(work)
     assert costs[5_000] / costs[2_500] < 3, costs
+
+
+def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None:
+    """The work tree's result is cached by blob id: a new file, an edit that keeps size and mtime,
+    and a deletion each give the new answer at once."""
+    root = tmp_path / "repo"
+    write_chain(root, ["0001_initial", "0002_more"])
+    (root / "shop/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "app")
+
+    def check() -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
+                              env=clean_env())
+        return done.returncode, done.stdout.splitlines()[-1]
+
+    package = root / "shop/migrations"
+    old = time.time() - 60
+    assert check() == (0, "ok: 1 app with migrations, one leaf each, lock files in step.")
+    time.sleep(2.1)  # a file changed within 2 s of being read is read again (git's racy-clean rule)
+    assert check() == check() == (0, "ok: 1 app with migrations, one leaf each, lock files in step.")
+    assert any(path.name.startswith(f"{__version__}-k-worktree.")
+               for path in (root / ".git/migguard/results").iterdir())
+    (package / "0003_other.py").write_text(MIGRATION.format([("shop", "0001_initial")]))
+    assert check() == (1, "1 problem in 1 app.")
+    (package / "0003_other.py").unlink()
+    assert check()[0] == 0
+    second = package / "0002_more.py"
+    text = second.read_text()
+    second.write_text(text.replace("'0001_initial'", "'0001_initiaX'"))  # same size, same mtime below
+    os.utime(second, (old, old))
+    done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
+                          env=clean_env())
+    assert done.returncode == 1 and "depends on shop.0001_initiaX, which does not exist" in done.stdout
