@@ -232,10 +232,15 @@ def with_operations(project: Project) -> Project:
             except files.Unreadable as error:
                 raise InputError(f"{project.file_of((label, name))} {error}") from None
             source = reader.read_full(data)
-            if source._replace(operations=None) != known._replace(operations=None):
-                raise InputError(f"{project.file_of((label, name))} changed while migguard was reading it; "
-                                 f"run the command again.")
-            project.migrations[(label, name)] = source
+            file = project.file_of((label, name))
+            if source._replace(operations=None) == known._replace(operations=None):
+                project.migrations[(label, name)] = source
+                continue
+            failed = [problem for problem in source.problems if problem.fatal and problem not in known.problems]
+            if failed and source.operations is None and not source.dependencies:  # only the full read failed
+                project.issues += [Issue(file, problem.line, f"{file} {problem.message}") for problem in failed]
+                continue
+            raise InputError(f"{file} changed while migguard was reading it; run the command again.")
     return project
 
 
