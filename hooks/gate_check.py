@@ -6,6 +6,7 @@ package, no lock file, configuration, link or `.pyc`) inherits its parent's find
 also cached by tree id in the git directory."""
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,11 +16,9 @@ from migguard.config import Config, ConfigError
 from migguard.errors import InputError
 from migguard.files import MAX_BYTES
 from migguard.gitio import TreeEntry
+from migguard.hooks.idle_push import GATE_VERSION, may_change_findings, tree_key
 
-GATE_VERSION = "2"
 LOCK = "\0lock:"  # marks a lock-file finding: it refuses the tip only (history before lock files stays pushable)
-CONFIG_FILES = ("pyproject.toml", "setup.cfg")
-LINK_MODES = ("120000", "160000")
 UNREAD = ("cannot be read statically", "is not a literal list", "not checked")  # warnings the gates refuse
 
 
@@ -170,7 +169,7 @@ def evaluate(root: str, common: Path, tree: str, entries: dict[str, TreeEntry] |
              limits: Limits, memo: Memo) -> Checked:
     """Everything wrong with one commit's tree, under the trusted configuration and its own
     (`entries`: the tree's listing, None to list it only if the findings are not cached)."""
-    key = f"gate{GATE_VERSION}-tree:{tree}:{base!r}:{limits!r}"
+    key = tree_key(tree, settings_digest(base, limits))
     cached = memo.results.get(key) or cache.load_result(common, key, "")
     if cached is not None:
         return Checked(tuple(cached["problems"]), frozenset(cached["packages"]), entries)
@@ -194,20 +193,15 @@ def evaluate(root: str, common: Path, tree: str, entries: dict[str, TreeEntry] |
     return checked
 
 
+def settings_digest(base: Config, limits: Limits) -> str:
+    """What a tree's findings depend on besides the tree, as a digest (a cache key `idle_push` reads unhashed)."""
+    return hashlib.sha1(repr((base, limits)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def matters(change: Change, parent: Checked, configs: list[Config]) -> bool:
     """Whether a changed path can change what the gate finds (conservative: when unsure, yes)."""
-    if change.old_mode in LINK_MODES or change.new_mode in LINK_MODES:
-        return True
-    directory, _, name = change.path.rpartition("/")
-    folder = directory.rsplit("/", 1)[-1]
-    if directory in parent.packages or folder == "migrations" or name in CONFIG_FILES:
-        return True
-    if any(name == config.lockfile or config.label_for(directory) is not None for config in configs):
-        return True
-    if not name.endswith((".py", ".pyc")):
-        return False
-    return (name in ("__init__.py", "apps.py") or name.endswith(".pyc") or folder == "apps"
-            or discovery.NUMBERED_MODULE.match(name) is not None)
+    return any(may_change_findings(change.old_mode, change.new_mode, change.path, parent.packages, config.lockfile,
+                                   [path.strip("/") for _, path in config.apps]) for config in configs)
 
 
 def first_parent_changes(root: str, pairs: list[tuple[str, str]]) -> dict[str, list[Change]]:

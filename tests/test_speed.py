@@ -130,3 +130,78 @@ def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
                           env=clean_env())
     assert done.returncode == 1 and "depends on shop.0001_initiaX, which does not exist" in done.stdout
+
+
+def modules(cwd: Path, *arguments: str, stdin: str = "") -> set[str]:
+    """Every module `python -X importtime -m migguard ARGUMENTS` imports."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "migguard", *arguments], cwd=cwd, input=stdin,
+                          capture_output=True, text=True, env=clean_env())
+    return {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_a_push_with_nothing_to_check_passes_from_the_cache_and_anything_else_is_still_refused(tmp_path: Path) -> None:
+    """pre-push answers a docs-only commit on top of the remote's tip without the full gate (it does not even
+    import it); a new commit adding a second leaf, renaming an app's folder (its label with it), changing an
+    AppConfig's label or the configuration is still refused by a real `git push`, as is a docs-only commit on a
+    remote tip that cannot pass."""
+    root, remote = tmp_path / "repo", tmp_path / "remote.git"
+    write_chain(root, ["0001_initial", "0002_more"], app="api")
+    write_chain(root, ["0001_initial"], app="billing")
+    (root / "billing/apps.py").write_text(
+        "from django.apps import AppConfig\n\n\nclass BillingConfig(AppConfig):\n    name = 'billing'\n    label = 'billing'\n")
+    write_chain(root, ["0001_initial"], app="shop")
+    (root / "vendor").mkdir()
+    (root / "vendor/README.md").write_text("vendored apps\n")
+    git(root, "init", "-q", "-b", "main")
+    subprocess.run([sys.executable, "-m", "migguard", "install"], cwd=root, capture_output=True, env=clean_env(), check=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "apps")
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "origin", "main")  # the full gate: the remote's tip is checked and cached
+
+    def push(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=root, capture_output=True, text=True,
+                              env=clean_env(**extra))
+
+    def attempt(message: str, change: object) -> subprocess.CompletedProcess[str]:
+        git(root, "reset", "-q", "--hard", "origin/main")
+        change()  # type: ignore[operator]
+        git(root, "add", "-A")
+        git(root, "-c", "core.hooksPath=/dev/null", "commit", "-qm", message)
+        return push()
+
+    tip = git(root, "rev-parse", "origin/main").stdout.strip()
+    (root / "README.md").write_text("docs\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "docs")
+    line = f"refs/heads/main {git(root, 'rev-parse', 'HEAD').stdout.strip()} refs/heads/main {tip}\n"
+    loaded = modules(root, "hook", "pre-push", "origin", str(remote), stdin=line)
+    assert "migguard.hooks.idle_push" in loaded and "migguard.hooks.gate" not in loaded, sorted(loaded)
+    done = push()
+    assert done.returncode == 0, done.stderr
+    (root / "README.md").write_text("more docs\n")
+    git(root, "commit", "-qam", "more docs")
+    assert push().returncode == 0  # on top of a tip the fast path itself accepted
+
+    refusals = {
+        "second leaf": lambda: (root / "api/migrations/0003_other.py").write_text(
+            MIGRATION.format([("api", "0001_initial")])),
+        "app folder renamed": lambda: git(root, "mv", "shop", "vendor/api"),  # its label is now "api" too
+        "label changed": lambda: (root / "billing/apps.py").write_text(
+            (root / "billing/apps.py").read_text().replace("label = 'billing'", "label = 'api'")),
+        "configuration": lambda: (root / "pyproject.toml").write_text('[tool.migguard.apps]\napi = "billing"\n'),
+        "lock file": lambda: (root / "api/migrations/max_migration.txt").write_text("0001_initial\n"),
+    }
+    for message, change in refusals.items():
+        done = attempt(message, change)
+        assert done.returncode != 0 and "every pushed commit must pass" in done.stderr, (message, done.stderr)
+        done = push(MIGGUARD="0")
+        assert done.returncode != 0, message  # nothing in the pusher's environment switches the gate off
+
+    # a remote tip that cannot pass (pushed past the gate): a docs-only commit on it is refused, every time
+    attempt("second leaf", refusals["second leaf"])
+    git(root, "push", "-q", "--no-verify", "origin", "HEAD:main")
+    for _ in range(2):
+        done = attempt("docs", lambda: (root / "README.md").write_text("again\n"))
+        assert done.returncode != 0 and "api" in done.stderr, done.stderr
