@@ -42,12 +42,21 @@ def load(common_dir: str | os.PathLike[str], key: str, under: str) -> dict[str, 
         return None
     if not isinstance(result, dict):
         return None
-    if "django" in result:  # decided by the installed Django's version (squashes of squashes): only for that one
-        from migguard.graph import installed_django_version
-
-        if result["django"] != installed_django_version():
-            return None
+    if "django" in result and not _same_django(result):
+        return None
     return result
+
+
+def _same_django(result: dict[str, Any]) -> bool:
+    """A result decided by the installed Django's version (squashes of squashes) holds for that one only."""
+    from migguard.graph import installed_django_version
+
+    return bool(result["django"] == installed_django_version())
+
+
+def usable(result: dict[str, Any]) -> bool:
+    """Whether a cached `check` result can be the answer now (this schema, the same Django where it matters)."""
+    return result.get("version") == SCHEMA_VERSION and ("django" not in result or _same_django(result))
 
 
 def touch(common_dir: str | os.PathLike[str], key: str, under: str) -> None:

@@ -205,3 +205,58 @@ def test_a_push_with_nothing_to_check_passes_from_the_cache_and_anything_else_is
     for _ in range(2):
         done = attempt("docs", lambda: (root / "README.md").write_text("again\n"))
         assert done.returncode != 0 and "api" in done.stderr, done.stderr
+
+
+def test_the_work_tree_check_is_answered_again_without_reading_until_anything_it_read_changes(tmp_path: Path) -> None:
+    """A repeated `check` is answered from its snapshot (nothing but `os` and `marshal`: no discovery, no
+    reader), and a new app, a renamed migration, a lock file edited to the same size and time, a changed
+    configuration and a file replaced by a symbolic link each give the new answer at once."""
+    root = tmp_path / "repo"
+    write_chain(root, ["0001_initial", "0002_more"])
+    (root / "shop/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "app")
+    ok = "ok: 1 app with migrations, one leaf each, lock files in step."
+
+    def check() -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
+                              env=clean_env())
+        return done.returncode, done.stdout.splitlines()[-1]
+
+    def settled() -> None:
+        """Past the racy window: what was just written can be trusted by its signature, and a snapshot is kept."""
+        time.sleep(2.1)
+        check()
+
+    settled()
+    assert check() == (0, ok)
+    loaded = modules(root, "check")
+    assert "migguard.snapshot" in loaded and not {"migguard.project", "migguard.discovery", "migguard.reader"} & loaded
+
+    write_chain(root, ["0001_initial", "0002_more"], app="billing")  # a new app: a new folder at the top
+    (root / "billing/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
+    assert check() == (0, "ok: 2 apps with migrations, one leaf each, lock files in step.")
+    settled()
+    package = root / "shop/migrations"
+    (package / "0002_more.py").rename(package / "0002_renamed.py")
+    assert check()[0] == 1  # the lock file names 0002_more
+    (package / "0002_renamed.py").rename(package / "0002_more.py")
+    settled()
+    assert check() == (0, "ok: 2 apps with migrations, one leaf each, lock files in step.")
+    lock = package / "max_migration.txt"
+    status = lock.stat()
+    lock.write_text(lock.read_text().replace("0002_more", "0002_mor_"))
+    os.utime(lock, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert check()[0] == 1
+    lock.write_text(lockfile.content("0002_more"))
+    settled()
+    (root / "pyproject.toml").write_text('[tool.migguard]\nexclude = ["billing"]\n')
+    assert check() == (0, ok)
+    (root / "pyproject.toml").unlink()
+    settled()
+    second = package / "0002_more.py"
+    (tmp_path / "elsewhere.py").write_text(second.read_text())
+    second.unlink()
+    second.symlink_to(tmp_path / "elsewhere.py")
+    assert check()[0] != 0
