@@ -102,8 +102,8 @@ def _commit_of(root: str, rev: str) -> str | None:
 
 
 def base_config(root: str, update: Update, fallback: str | None, server: Config | None) -> tuple[Config, str, str | None]:
-    """The configuration the gate trusts for this ref, where it came from, and the commit it was read
-    from when that is the other side's current tip."""
+    """The configuration the gate trusts for this ref, where it came from, and the commit it was read from
+    ("" for the defaults, no commit being there; None for the git config's, or one that cannot be read)."""
     from migguard.revision import config_at
 
     if server is not None:
@@ -116,8 +116,8 @@ def base_config(root: str, update: Update, fallback: str | None, server: Config 
             config = config_at(root, commit)
         except InputError:
             return Config(), f"the defaults (the configuration at {commit[:10]} cannot be read)", None
-        return config, f"{rev if rev == fallback else update.ref} at {commit[:10]}", commit if rev == update.old else None
-    return Config(), "the defaults", None
+        return config, f"{rev if rev == fallback else update.ref} at {commit[:10]}", commit
+    return Config(), "the defaults", ""
 
 
 def remember_tip(root: str, common: Path, tree: str, found: gate_check.Checked, base: Config, limits: Limits) -> None:
@@ -135,10 +135,13 @@ def remember_tip(root: str, common: Path, tree: str, found: gate_check.Checked, 
 
 
 def record_base(root: str, common: Path, commit: str, base: Config, limits: Limits, is_tree: bool = False) -> None:
-    """What `idle_push` needs to answer a later push on top of `commit` without this module: the digest of
-    the settings its parents' findings are cached under, the lock file's name and the configured apps."""
-    tree = commit if is_tree else gitio.text(["rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}"], root)
-    cache.store_result(common, idle_push.base_key(tree), "", {
+    """What `idle_push` needs to answer a later push whose configuration comes from `commit` ("": the defaults)
+    without this module: the digest of the settings its parents' findings are cached under, the lock file's
+    name and the configured apps."""
+    if commit:
+        tree = commit if is_tree else gitio.text(["rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}"], root)
+    key = idle_push.base_key(tree) if commit else idle_push.DEFAULTS_KEY
+    cache.store_result(common, key, "", {
         "settings": gate_check.settings_digest(base, limits), "lockfile": base.lockfile,
         "apps": [path.strip("/") for _, path in base.apps]})
 

@@ -4,7 +4,8 @@ The full gate (`hooks.gate`, `hooks.gate_check`) checks each commit new to the r
 changes against its first parent cannot change a finding (`may_change_findings`) inherits its parent's
 findings, and a parent outside the push is answered from the gate's cache by its tree. This answers
 "passes" only when that same walk, with nothing but inherited findings, reaches no finding at all:
-no `migguard.*` git config, each pushed ref updates a commit whose configuration the gate recorded,
+no `migguard.*` git config, the configuration the gate takes for each ref (the remote's tip's, for a new ref
+the remote's HEAD's, else the defaults) was recorded by the gate,
 every first parent outside the push was checked clean under that configuration, and no new commit
 changes a path that matters. Anything else, or anything unexpected, and the full gate decides."""
 from __future__ import annotations
@@ -22,6 +23,9 @@ LINK_MODES = ("160000", "120000")
 CONFIG_FILES = ("pyproject.toml", "setup.cfg")
 MAX_COMMITS = 1000  # a longer push takes the full gate (bounded in time there)
 HEX = frozenset("0123456789abcdef")
+
+
+DEFAULTS_KEY = f"gate{GATE_VERSION}-base:defaults"
 
 
 def base_key(tree: str) -> str:
@@ -59,39 +63,57 @@ def passes(arguments: list[str], root: str, stdin: str) -> bool:
     updates = [parts for parts in (line.split() for line in stdin.splitlines()) if len(parts) == 4 and parts[1] != ZERO]
     if not updates:
         return True
-    if any(not _is_id(parts[1]) or not _is_id(parts[3]) or parts[3] == ZERO for parts in updates):
-        return False  # a new ref takes its configuration from the remote's HEAD: the full gate
+    if any(not _is_id(parts[1]) or not _is_id(parts[3]) for parts in updates):
+        return False
     status, out, _ = run_git(["config", "-z", "--get-regexp", r"^migguard\."], root)
     if status != 1 or out:
         return False  # migguard.* set (limits, or a configuration overriding the commits'), or git failed
     common = results.find_common_dir(root)
     if common is None:
         return False
-    return all(_update_passes(root, common, new, old) for _, new, _, old in updates)
+    remote = arguments[0] if arguments else ""
+    fallback = f"refs/remotes/{remote}/HEAD" if remote and "/" not in remote and ":" not in remote else None
+    return all(_update_passes(root, common, new, old, fallback) for _, new, _, old in updates)
 
 
 def _is_id(text: str) -> bool:
     return len(text) in (40, 64) and set(text) <= HEX
 
 
-def _update_passes(root: str, common: str, new: str, old: str) -> bool:
+def _fallback_base(root: str, fallback: str | None) -> str | None:
+    """For a new ref, the key of the base the gate takes: the configuration at the remote's HEAD, else the
+    defaults; None when unsure."""
+    if fallback is None:
+        return DEFAULTS_KEY
+    status, out, _ = run_git(["rev-parse", "--verify", "-q", "--end-of-options", f"{fallback}^{{commit}}^{{tree}}"], root)
+    tree = out.decode("utf-8", "surrogateescape").strip()
+    if status == 0 and _is_id(tree):
+        return base_key(tree)
+    return DEFAULTS_KEY if status == 1 and not tree else None
+
+
+def _update_passes(root: str, common: str, new: str, old: str, fallback: str | None) -> bool:
     commits = _new_commits(root, new, old)
     if commits is None:
         return False
     order, boundary = commits
     if not order:
         return True  # nothing new to the other side: the full gate checks nothing either
-    if old not in boundary:
-        return False  # the remote's tip is no parent of the pushed commits (or is not a commit): the full gate
-    base = results.load(common, base_key(boundary[old]), "")
-    if base is None:
+    if old != ZERO:
+        if old not in boundary:
+            return False  # the remote's tip is no parent of the pushed commits (or is not a commit): the full gate
+        key: str | None = base_key(boundary[old])
+    else:
+        key = _fallback_base(root, fallback)
+    base = results.load(common, key, "") if key is not None else None
+    if key is None or base is None:
         return False
-    results.touch(common, base_key(boundary[old]), "")  # kept among the newest cached results while in use
+    results.touch(common, key, "")  # kept among the newest cached results while in use
     settings, lockfile, app_paths = base.get("settings"), base.get("lockfile"), base.get("apps")
     if not (isinstance(settings, str) and isinstance(lockfile, str) and isinstance(app_paths, list)):
         return False
     packages: dict[str, frozenset[str]] = {}
-    from_old: set[str] = {old}  # commits whose first parents lead to the remote's tip (its configuration, then)
+    from_old: set[str] = {old} if old != ZERO else set()  # commits whose first parents lead to the remote's tip
     for commit, _, parents, changes in order:
         if not parents:
             return False
@@ -135,7 +157,8 @@ def _new_commits(root: str, new: str, old: str) -> tuple[list[tuple[str, str, li
     status, out, _ = run_git(
         ["-c", "log.showRoot=false", "log", "-z", "--topo-order", "--boundary", "--no-renames", "--raw",
          "--diff-merges=first-parent", "--no-show-signature", "--ignore-submodules=none", "--no-relative",
-         f"--max-count={MAX_COMMITS + 1}", "--format=%m%H %T %P", new, "--not", "--remotes", old, "--"], root)
+         f"--max-count={MAX_COMMITS + 1}", "--format=%m%H %T %P", new, "--not", "--remotes",
+         *([old] if old != ZERO else []), "--"], root)
     if status != 0:
         return None
     tokens = out.decode("utf-8", "surrogateescape").split("\0")

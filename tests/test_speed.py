@@ -178,11 +178,26 @@ def test_a_push_with_nothing_to_check_passes_from_the_cache_and_anything_else_is
     line = f"refs/heads/main {git(root, 'rev-parse', 'HEAD').stdout.strip()} refs/heads/main {tip}\n"
     loaded = modules(root, "hook", "pre-push", "origin", str(remote), stdin=line)
     assert "migguard.hooks.idle_push" in loaded and "migguard.hooks.gate" not in loaded, sorted(loaded)
+    assert not {"subprocess", "typing", "signal", "hashlib", "pickle"} & loaded, sorted(loaded)
     done = push()
     assert done.returncode == 0, done.stderr
     (root / "README.md").write_text("more docs\n")
     git(root, "commit", "-qam", "more docs")
     assert push().returncode == 0  # on top of a tip the fast path itself accepted
+
+    git(root, "checkout", "-qb", "feature")  # a new branch: its configuration is the remote HEAD's, else the defaults
+    (root / "README.md").write_text("feature docs\n")
+    git(root, "commit", "-qam", "feature docs")
+    line = f"refs/heads/feature {git(root, 'rev-parse', 'HEAD').stdout.strip()} refs/heads/feature {'0' * 40}\n"
+    git(root, "push", "-q", "origin", "HEAD:refs/heads/first")  # the full gate, once: it records the defaults
+    assert "migguard.hooks.gate" not in modules(root, "hook", "pre-push", "origin", str(remote), stdin=line)
+    (root / "api/migrations/0003_other.py").write_text(MIGRATION.format([("api", "0001_initial")]))
+    git(root, "add", "-A")
+    git(root, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "second leaf")
+    done = subprocess.run(["git", "push", "-q", "origin", "feature"], cwd=root, capture_output=True, text=True,
+                          env=clean_env())
+    assert done.returncode != 0 and "every pushed commit must pass" in done.stderr, done.stderr
+    git(root, "checkout", "-q", "main")
 
     refusals = {
         "second leaf": lambda: (root / "api/migrations/0003_other.py").write_text(
@@ -233,6 +248,7 @@ def test_the_work_tree_check_is_answered_again_without_reading_until_anything_it
     assert check() == (0, ok)
     loaded = modules(root, "check")
     assert "migguard.snapshot" in loaded and not {"migguard.project", "migguard.discovery", "migguard.reader"} & loaded
+    assert not {"subprocess", "typing", "signal", "hashlib", "pickle", "click", "json"} & loaded, sorted(loaded)
 
     write_chain(root, ["0001_initial", "0002_more"], app="billing")  # a new app: a new folder at the top
     (root / "billing/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
