@@ -46,6 +46,8 @@ def record(root: str, started_ns: int, folders: list[str], files: dict[str, tupl
     """Keep `result` with what it was computed from: `folders` (absolute paths) as listed, and `files`
     (absolute path -> the signature under which its blob id was known). Nothing is kept when a folder or
     configuration file changed too recently to trust its signature, or when anything cannot be read."""
+    if not os.path.isabs(root):  # the paths kept must not depend on the folder a later run starts in
+        return
     root_real = os.path.realpath(root)
     common = results.find_common_dir(root_real)
     if common is None:
