@@ -185,6 +185,8 @@ def checked_worktree(root: str | Path, under: str = "") -> dict[str, Any]:
     from migguard import results, snapshot
     from migguard.report import check_results
 
+    if not under and (found := snapshot.answer(str(root))) is not None:  # (the click-free `check` asked it already)
+        return found
     started_ns = time.time_ns()
     listed: list[str] = []
     root, config, packages, problems = _worktree(root, None, listed)
@@ -195,9 +197,9 @@ def checked_worktree(root: str | Path, under: str = "") -> dict[str, Any]:
         return check_results(_load_worktree_packages(root, config, packages, problems, False, scopes))
     source = _WorktreeFiles(root, common_dir)
     key = _worktree_key(source, config, packages, problems, under)
-    found = results.load(common_dir, key, "") if key is not None else None
-    if found is not None and found.get("version") == results.SCHEMA_VERSION:
-        result = found
+    cached = results.load(common_dir, key, "") if key is not None else None
+    if cached is not None and cached.get("version") == results.SCHEMA_VERSION:
+        result = cached
     else:
         projects = _split(root, config, packages, source, False, cache.ParseCache.for_common_dir(common_dir), problems,
                           scopes, relative_to=root)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 RACY_NS = 2_000_000_000
 CONFIG_FILES = ("pyproject.toml", "setup.cfg")
 FORMAT = 3
+_ASKED: set[str] = set()  # work trees whose snapshot this process looked at
 PACKED = struct.Struct("<qqqQQ")  # a file's signature: size, mtime_ns, ctime_ns, inode, device
 
 
@@ -98,7 +99,16 @@ def cached_worktree(cwd: str) -> dict[str, Any] | None:
     root = out.decode("utf-8", "surrogateescape").rstrip("\n")
     if status != 0 or not root or "\n" in root:
         return None
+    return answer(root)
+
+
+def answer(root: str) -> dict[str, Any] | None:
+    """The snapshot's result for the whole work tree at `root` (its top) when nothing it depends on changed
+    (asked once per process: after a miss, the full check reads everything anyway)."""
     root_real = os.path.realpath(root)
+    if root_real in _ASKED:
+        return None
+    _ASKED.add(root_real)
     common = results.find_common_dir(root_real)
     if common is None:
         return None

@@ -271,6 +271,17 @@ def test_the_work_tree_check_is_answered_again_without_reading_until_anything_it
     assert check() == (0, ok)
     (root / "pyproject.toml").unlink()
     settled()
+
+    def in_colour() -> int:  # click answers (colours), through the same snapshot
+        return subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True,
+                              env=clean_env(FORCE_COLOR="1")).returncode
+
+    assert in_colour() == 0
+    lock.write_text(lock.read_text().replace("0002_more", "0002_mor_"))
+    os.utime(lock, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert in_colour() == 1
+    lock.write_text(lockfile.content("0002_more"))
+    settled()
     second = package / "0002_more.py"
     (tmp_path / "elsewhere.py").write_text(second.read_text())
     second.unlink()
