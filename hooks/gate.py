@@ -126,7 +126,7 @@ def remember_tip(root: str, common: Path, tree: str, found: gate_check.Checked, 
     from migguard.revision import config_in
 
     cache.store_result(common, idle_push.tree_key(tree, gate_check.settings_digest(base, limits)), "",
-                       {"problems": list(found.problems), "packages": sorted(found.packages)})
+                       found.cached())
     try:
         own = config_in(root, gitio.ls_tree(root, tree, recursive=False))
     except (InputError, gitio.GitError):

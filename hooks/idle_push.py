@@ -123,7 +123,8 @@ def _update_passes(root: str, common: str, new: str, old: str, fallback: str | N
             if parent not in boundary:
                 return False
             checked = results.load(common, tree_key(boundary[parent], settings), "")
-            if checked is None or checked.get("problems") != [] or not isinstance(checked.get("packages"), list):
+            if checked is None or checked.get("problems") != [] or not isinstance(checked.get("packages"), list) \
+                    or "django" in checked:  # decided by the installed Django's version: the full gate records it
                 return False
             results.touch(common, tree_key(boundary[parent], settings), "")
             found = packages[parent] = frozenset(checked["packages"])
