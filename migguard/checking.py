@@ -79,6 +79,13 @@ def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict
     cached = cache.load_result(common, tree, prefix)
     if cached is not None and cached.get("version") == SCHEMA_VERSION:
         return cached
+    if prefix == "":
+        from migguard import incremental
+
+        found = incremental.check(path, common, tree, rev)
+        if found is not None:
+            cache.store_result(common, tree, prefix, found)
+            return found
     from migguard.revision import revision_inputs
 
     inputs = revision_inputs(path, tree, under=prefix)
@@ -88,8 +95,17 @@ def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict
         from migguard.project import load_revision_projects
         from migguard.report import check_results
 
-        result = check_results(load_revision_projects(path, tree, under=prefix, inputs=inputs))
+        projects = load_revision_projects(path, tree, under=prefix, inputs=inputs)
+        result = check_results(projects)
         cache.store_result(common, content, prefix, result)
+        if prefix == "":
+            from migguard import incremental
+
+            incremental.remember(common, [content, tree], incremental.facts(projects, [p.path for p in inputs.packages]))
+    elif prefix == "":
+        from migguard import incremental
+
+        incremental.remember(common, [tree], incremental.recalled(common, content))
     cache.store_result(common, tree, prefix, result)
     return result
 

@@ -1,0 +1,281 @@
+"""`check --rev` of a commit that only adds migrations to a clean parent: answered from the parent's cached
+result and the added files alone, exactly as the full check would answer, or None (then the full check runs).
+
+Taken only when everything is certain: the whole repository, a first parent whose cached result is clean
+(one leaf per app, no error, no warning, no conflict, one project, no Django-version marker) and whose
+facts (`remember`) were recorded by a full check, every change that can matter an added migration module
+of an app directly in its package folder (or that app's lock file), each read in full and clean, naming
+only its app's old leaf, its fellow new files, or existing migrations of other apps of the repository."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from migguard import discovery, files, gitio, lockfile, reader, results
+from migguard.reader import MigrationSource
+
+FACTS_VERSION = 1
+REGULAR_MODES = ("100644", "100755")
+SPECIAL_NAMES = ("__first__", "__latest__")
+LINK_MODES = ("160000", "120000")
+CONFIG_FILES = ("pyproject.toml", "setup.cfg")
+taken = 0  # how many times this process answered through this path (what the tests observe)
+
+
+def facts_key(key: str) -> str:
+    """Where a checked tree's (or content digest's) facts are cached, beside its result."""
+    return "incremental:" + key.replace("content:", "content-")
+
+
+def facts(projects: list[Any], packages: list[str]) -> dict[str, Any] | None:
+    """What the incremental path needs to know of a fully checked commit that its result does not say:
+    its migration package folders, configuration bits, the apps named through `__first__`/`__latest__` or
+    the user-model setting, and the migrations named anywhere that do not exist. None for a monorepo."""
+    if len(projects) != 1 or projects[0].config.projects:
+        return None
+    project = projects[0]
+    config = project.config
+    migrations: dict[tuple[str, str], MigrationSource] = project.migrations
+    auth_app = config.auth_user_model.split(".")[0] if config.auth_user_model else ""
+    pinned: set[str] = set()
+    absent: set[tuple[str, str]] = set()
+    unresolved = False
+    for migration in migrations.values():
+        for dependency in (*migration.dependencies, *migration.run_before, *migration.replaces):
+            if dependency.swappable or dependency.setting or not dependency.app:
+                if auth_app:
+                    pinned.add(auth_app)
+                else:
+                    unresolved = True
+                continue
+            if dependency.name in SPECIAL_NAMES:
+                pinned.add(dependency.app)
+            elif (dependency.app, dependency.name) not in migrations:
+                absent.add((dependency.app, dependency.name))
+    return {"version": FACTS_VERSION, "packages": sorted(packages), "lockfile": config.lockfile,
+            "app_paths": [path.strip("/") for _, path in config.apps], "pinned": sorted(pinned),
+            "absent": sorted(f"{app}\0{name}" for app, name in absent), "unresolved": unresolved}
+
+
+def remember(common: Path, keys: list[str], found: dict[str, Any] | None) -> None:
+    for key in keys:
+        if found is not None and results.load(common, facts_key(key), "") != found:
+            results.store(common, facts_key(key), "", found)
+
+
+def recalled(common: Path, key: str) -> dict[str, Any] | None:
+    """The facts recorded with the result cached under `key`, if any."""
+    return results.load(common, facts_key(key), "")
+
+
+def _clean(result: dict[str, Any] | None) -> bool:
+    return (result is not None and result.get("version") == results.SCHEMA_VERSION and result.get("ok") is True
+            and result.get("errors") == [] and result.get("warnings") == [] and result.get("conflicts") == []
+            and "projects" not in result and "django" not in result and isinstance(result.get("apps"), list)
+            and all(isinstance(app, dict) and isinstance(app.get("leaves"), list) and len(app["leaves"]) == 1
+                    and app.get("project") == "" for app in result["apps"]))
+
+
+def _usable_facts(found: dict[str, Any] | None) -> bool:
+    return (found is not None and found.get("version") == FACTS_VERSION and found.get("unresolved") is False
+            and isinstance(found.get("packages"), list) and isinstance(found.get("lockfile"), str)
+            and isinstance(found.get("app_paths"), list) and isinstance(found.get("pinned"), list)
+            and isinstance(found.get("absent"), list))
+
+
+def _changes(cwd: str | Path, old_tree: str, new_tree: str) -> list[tuple[str, str, str, str, str]] | None:
+    """(old mode, new mode, new blob id, status, path) of each change; None when git says anything unexpected."""
+    done = gitio.spawn(["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", old_tree, new_tree], cwd)
+    if done.returncode != 0:
+        return None
+    tokens = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    changes = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if not token:
+            continue
+        fields = token[1:].split(" ") if token.startswith(":") else []
+        if len(fields) != 5 or index >= len(tokens):
+            return None
+        changes.append((fields[0], fields[1], fields[3], fields[4], tokens[index]))
+        index += 1
+    return changes
+
+
+def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:
+    """The result of `check --rev REV` for the whole repository when it certainly follows from the first
+    parent's cached result; None when unsure (the full check answers then)."""
+    try:
+        return _check(cwd, common, tree, rev)
+    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _may_matter(old_mode: str, new_mode: str, path: str, found: dict[str, Any]) -> bool:
+    """The push gate's rule of which changed paths can change findings (`hooks.idle_push.may_change_findings`,
+    which the core does not import), and a virtualenv's marker, which hides the folders below it."""
+    if old_mode in LINK_MODES or new_mode in LINK_MODES:
+        return True
+    directory, _, name = path.rpartition("/")
+    folder = directory.rsplit("/", 1)[-1]
+    if directory in found["packages"] or folder == "migrations" or name in CONFIG_FILES or name == found["lockfile"]:
+        return True
+    if name == "pyvenv.cfg" or any(directory == app or directory.rsplit("/", 1)[0] == app for app in found["app_paths"]):
+        return True
+    if not name.endswith((".py", ".pyc")):
+        return False
+    return (name in ("__init__.py", "apps.py") or name.endswith(".pyc") or folder == "apps"
+            or (name[:4].isdigit() and name[4:5] == "_"))
+
+
+def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:
+    global taken
+    done = gitio.spawn(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^1^{{tree}}"], cwd)
+    parent_tree = done.stdout.decode("utf-8", "surrogateescape").strip()
+    if done.returncode != 0 or len(parent_tree) != len(tree):
+        return None
+    before = results.load(common, parent_tree, "")
+    found = results.load(common, facts_key(parent_tree), "")
+    if before is None or not _clean(before) or found is None or not _usable_facts(found):
+        return None
+    changes = _changes(cwd, parent_tree, tree)
+    if changes is None:
+        return None
+    lock_name: str = found["lockfile"]
+    apps = {app["path"]: app for app in before["apps"]}
+    if len(apps) != len(before["apps"]) or any(not isinstance(path, str) or not path for path in apps):
+        return None
+    added: dict[str, dict[str, str]] = {}  # app label -> {migration name: blob id}
+    locks: dict[str, str] = {}  # app label -> lock file blob id
+    for old_mode, new_mode, oid, status, path in changes:
+        if not _may_matter(old_mode, new_mode, path, found):
+            continue
+        directory, _, name = path.rpartition("/")
+        app = apps.get(directory)
+        if app is None or new_mode not in REGULAR_MODES:
+            return None
+        if lock_name and name == lock_name and status in ("A", "M"):
+            locks[app["app"]] = oid
+            continue
+        migration = discovery.migration_name(name)
+        if status != "A" or old_mode != "000000" or migration is None or name == lock_name:
+            return None
+        added.setdefault(app["app"], {})[migration] = oid
+    if not added and not locks:
+        return None
+    if set(locks) - set(added) or (lock_name and set(added) - set(locks)):
+        return None
+    pinned = set(found["pinned"])
+    if pinned & set(added):
+        return None
+    absent = set(found["absent"])
+    if any(f"{label}\0{name}" in absent for label, names in added.items() for name in names):
+        return None
+    by_label = {app["app"]: app for app in before["apps"]}
+    wanted = [oid for names in added.values() for oid in names.values()] + list(locks.values())
+    sizes = gitio.blob_sizes(cwd, wanted)
+    if any(sizes.get(oid, files.MAX_BYTES + 1) > files.MAX_BYTES for oid in wanted):
+        return None
+    blobs = gitio.cat_blobs(cwd, wanted)
+    if any(oid not in blobs for oid in wanted):
+        return None
+    elsewhere: set[tuple[str, str]] = set()  # (app, name) of other apps the new files depend on
+    shadowed: set[tuple[str, str]] = set()  # (app, name): must not be a file of the depending app's own package
+    new_leaves: dict[str, str] = {}
+    for label, names in added.items():
+        parents: dict[str, set[str]] = {}
+        old_leaf = by_label[label]["leaves"][0]
+        for name, oid in names.items():
+            source = reader.read_graph_fields(blobs[oid])
+            if source.problems or reader.lacks_class(source) or source.replaces or source.run_before:
+                return None
+            own: set[str] = set()
+            for dependency in source.dependencies:
+                if dependency.swappable or dependency.setting or not dependency.app \
+                        or dependency.name in SPECIAL_NAMES or discovery.migration_name(dependency.name + ".py") is None:
+                    return None
+                if dependency.app == label:
+                    if dependency.name != old_leaf and dependency.name not in names or dependency.name == name:
+                        return None
+                    own.add(dependency.name)
+                else:
+                    other = by_label.get(dependency.app)
+                    if other is None or dependency.app in added and dependency.name in added[dependency.app]:
+                        return None
+                    if dependency.name in names:  # a label found from the package's own references could change
+                        return None
+                    elsewhere.add((dependency.app, dependency.name))
+                    shadowed.add((label, dependency.name))
+            if not own:
+                return None  # a new first migration of the app would change its `__first__`
+            parents[name] = own
+        leaf = _one_leaf(old_leaf, parents)
+        if leaf is None:
+            return None
+        new_leaves[label] = leaf
+        if lock_name and blobs[locks[label]] != lockfile.content(leaf).encode():
+            return None
+        if by_label[label].get("lock") != ("ok" if lock_name else "off"):
+            return None
+    if elsewhere and not _all_exist(cwd, tree, elsewhere, shadowed, by_label):
+        return None
+    after = dict(before)
+    after["apps"] = [dict(app, leaves=[new_leaves[app["app"]]]) if app["app"] in new_leaves else app
+                     for app in before["apps"]]
+    results.store(common, facts_key(tree), "", found)
+    results.touch(common, parent_tree, "")  # the parent stays among the newest cached results while in use
+    results.touch(common, facts_key(parent_tree), "")
+    taken += 1
+    return after
+
+
+def _one_leaf(old_leaf: str, parents: dict[str, set[str]]) -> str | None:
+    """The app's one leaf once these new migrations (each with its parents in the app) are added; None when
+    it has several or the new ones form a cycle."""
+    state: dict[str, int] = {}
+
+    def acyclic(name: str) -> bool:
+        stack = [(name, iter(sorted(parents.get(name, ()))))]
+        state[name] = 1
+        while stack:
+            node, pending = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                state[node] = 2
+                stack.pop()
+            elif step in parents:
+                if state.get(step) == 1:
+                    return False
+                if step not in state:
+                    state[step] = 1
+                    stack.append((step, iter(sorted(parents[step]))))
+        return True
+
+    if not all(name in state or acyclic(name) for name in sorted(parents)):
+        return None
+    named = {parent for names in parents.values() for parent in names}
+    leaves = [name for name in parents if name not in named] + ([] if old_leaf in named else [old_leaf])
+    return leaves[0] if len(leaves) == 1 else None
+
+
+def _all_exist(cwd: str | Path, tree: str, keys: set[tuple[str, str]], shadowed: set[tuple[str, str]],
+               by_label: dict[str, dict[str, Any]]) -> bool:
+    """Whether each of `keys` is a regular migration module file of that app's package in `tree`, and none of
+    `shadowed` is there at all (a dependency on another app naming a file of its own package could change
+    the label Django's folder name gives way to)."""
+    paths = {f"{by_label[app]['path']}/{name}.py" for app, name in keys}
+    unwanted = {f"{by_label[app]['path']}/{name}.py" for app, name in shadowed}
+    done = gitio.spawn(["ls-tree", "-z", "--full-tree", tree, "--", *sorted(paths | unwanted)], cwd)
+    if done.returncode != 0:
+        return False
+    listed = set()
+    for record in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if record:
+            meta, _, path = record.partition("\t")
+            if path in unwanted:
+                return False
+            if meta.split(" ")[0] in REGULAR_MODES and meta.split(" ")[1] == "blob":
+                listed.add(path)
+    return paths <= listed
