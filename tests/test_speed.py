@@ -97,15 +97,20 @@ def test_graph_and_fix_grow_linearly_with_a_chain(tmp_path: Path) -> None:
     assert costs[5_000] / costs[2_500] < 3, costs
 
 
-def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None:
-    """The work tree's result is cached by blob id: a new file, an edit that keeps size and mtime,
-    and a deletion each give the new answer at once."""
-    root = tmp_path / "repo"
+def committed_chain(root: Path) -> Path:
+    """A repository whose app `shop` holds 0001_initial and 0002_more, its lock file in step, committed."""
     write_chain(root, ["0001_initial", "0002_more"])
     (root / "shop/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "app")
+    return root
+
+
+def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None:
+    """The work tree's result is cached by blob id: a new file, an edit that keeps size and mtime,
+    and a deletion each give the new answer at once."""
+    root = committed_chain(tmp_path / "repo")
 
     def check() -> tuple[int, str]:
         done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
@@ -226,12 +231,7 @@ def test_the_work_tree_check_is_answered_again_without_reading_until_anything_it
     """A repeated `check` is answered from its snapshot (nothing but `os` and `marshal`: no discovery, no
     reader), and a new app, a renamed migration, a lock file edited to the same size and time, a changed
     configuration and a file replaced by a symbolic link each give the new answer at once."""
-    root = tmp_path / "repo"
-    write_chain(root, ["0001_initial", "0002_more"])
-    (root / "shop/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "app")
+    root = committed_chain(tmp_path / "repo")
     ok = "ok: 1 app with migrations, one leaf each, lock files in step."
 
     def check() -> tuple[int, str]:
