@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import git, run
 from migguard import incremental, results
 from migguard.checking import check_revision
 from migguard.report import as_json
@@ -93,7 +94,9 @@ class Story:
             ["valid"] * 6 + ["chain", "other_app", "non_leaf", "missing", "two_leaves", "cycle", "replaces",
                              "run_before", "latest", "first", "syntax", "edit", "delete", "wrong_lock", "no_lock",
                              "config", "apps_py", "docs", "new_app", "subfolder", "shadow", "swappable", "other_new",
-                             "lock_only", "symlink", "pyvenv"])
+                             "lock_only", "symlink", "pyvenv", "latest_cycle", "latest_cycle"])
+        if kind == "latest_cycle" and {"delta", "gamma"} <= set(leaves):  # gamma names delta's `__latest__`
+            app, leaf, folder = "delta", leaves["delta"], "delta/migrations"
         name = self.name()
         final = name
         if kind == "valid":
@@ -119,6 +122,8 @@ class Story:
             write(self.root, f"{folder}/{name}.py", migration([f'("{app}", "{leaf}")', f'("{app}", "{second}")']))
             write(self.root, f"{folder}/{second}.py", migration([f'("{app}", "{name}")']))
             final = second
+        elif kind == "latest_cycle":
+            write(self.root, f"{folder}/{name}.py", migration([f'("{app}", "{leaf}")', f'("gamma", "{leaves.get("gamma")}")']))
         elif kind == "replaces":
             write(self.root, f"{folder}/{name}.py", migration([f'("{app}", "{leaf}")'], replaces=f'("{app}", "{leaf}")'))
         elif kind == "run_before":
@@ -214,12 +219,13 @@ def test_incremental_check_equals_the_full_check(tmp_path: Path, lock: bool, swa
     assert first["ok"], first
     story = Story(root, lock, seed=1400 + 2 * lock + swappable)
     leaves = {app["app"]: app["leaves"][0] for app in first["apps"]}
+    paths = {app["app"]: app["path"] for app in first["apps"]}
     taken_in_common_case = compared = 0
     for case in range(50):
         common_case = False
         for _ in range(1 if case % 4 == 0 else story.random.choice([1, 1, 1, 2, 3])):
             app, valid = story.add(leaves, valid_only=case % 4 == 0)
-            common_case = valid
+            common_case = valid and paths[app] == f"{app}/migrations"  # (not so once apps.py renamed the label)
         git(root, "add", "-A")
         git(root, "commit", "-q", "--allow-empty", "-m", f"case {case}")
         commit = git(root, "rev-parse", "HEAD").stdout.strip()
@@ -240,7 +246,45 @@ def test_incremental_check_equals_the_full_check(tmp_path: Path, lock: bool, swa
         if full["ok"] and not full["warnings"] and story.random.random() < 0.6:
             base = commit
             leaves = {app["app"]: app["leaves"][0] for app in full["apps"]}
+            paths = {app["app"]: app["path"] for app in full["apps"]}
         else:
             git(root, "reset", "-q", "--hard", base)
             git(root, "clean", "-q", "-fdx")
+    print("common cases answered incrementally:", taken_in_common_case)
     assert compared == 50 and taken_in_common_case >= 3 and incremental.taken >= taken_in_common_case
+
+
+def test_a_merge_bringing_a_migration_is_checked_incrementally_by_the_hook(tmp_path: Path) -> None:
+    """A real `git merge` with migguard installed: the post-merge hook's `check --rev HEAD` is answered from
+    the first parent's result (no result stored by content, which only the full check writes), and says
+    what the full check says."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    project(root, lock=True, swappable=False)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    run([sys.executable, "-m", "migguard", "install"], root)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "install")
+    git(root, "checkout", "-q", "-b", "feature")
+    write(root, "alpha/migrations/0003_new.py", migration(['("alpha", "0002_more")']))
+    write(root, "alpha/migrations/max_migration.txt", "0003_new\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "a migration")
+    git(root, "checkout", "-q", "main")
+    write(root, "docs/notes.md", "notes\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "docs")
+    run([sys.executable, "-m", "migguard", "check", "--rev", "HEAD"], root)  # the parent, checked as a hook would
+    folder = root / ".git" / "migguard" / "results"
+    by_content = sorted(path.name for path in folder.iterdir() if ".content" in path.name or "-k-content" in path.name)
+    merged = git(root, "merge", "--no-edit", "feature")
+    assert "several leaf" not in merged.stdout + merged.stderr
+    tree = git(root, "rev-parse", "HEAD^{tree}").stdout.strip()
+    quick = results.load(root / ".git", tree, "")
+    assert quick is not None and results.load(root / ".git", incremental.facts_key(tree), "") is not None
+    assert sorted(path.name for path in folder.iterdir() if ".content" in path.name or "-k-content" in path.name) == by_content
+    full = full_check(root, "HEAD")
+    assert as_json(quick) == as_json(full)
+    assert full["ok"] and [app["leaves"] for app in full["apps"] if app["app"] == "alpha"] == [["0003_new"]]
