@@ -41,17 +41,18 @@ def facts(projects: list[Any], packages: list[str]) -> dict[str, Any] | None:
     absent: set[tuple[str, str]] = set()
     unresolved = False
     for migration in migrations.values():
-        for dependency in (*migration.dependencies, *migration.run_before, *migration.replaces):
-            if dependency.swappable or dependency.setting or not dependency.app:
-                if auth_app:
-                    pinned.add(auth_app)
-                else:
-                    unresolved = True
-                continue
-            if dependency.name in SPECIAL_NAMES:
-                pinned.add(dependency.app)
-            elif (dependency.app, dependency.name) not in migrations:
-                absent.add((dependency.app, dependency.name))
+        for group in (migration.dependencies, migration.run_before, migration.replaces):
+            for dependency in group:
+                app, name = dependency.app, dependency.name
+                if dependency.swappable or dependency.setting or not app:
+                    if auth_app:
+                        pinned.add(auth_app)
+                    else:
+                        unresolved = True
+                elif name in SPECIAL_NAMES:
+                    pinned.add(app)
+                elif (app, name) not in migrations:
+                    absent.add((app, name))
     return {"version": FACTS_VERSION, "packages": sorted(packages), "lockfile": config.lockfile,
             "app_paths": [path.strip("/") for _, path in config.apps], "pinned": sorted(pinned),
             "absent": sorted(f"{app}\0{name}" for app, name in absent), "unresolved": unresolved}
