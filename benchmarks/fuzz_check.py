@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ENV = dict(os.environ, GIT_AUTHOR_NAME="f", GIT_AUTHOR_EMAIL="f@f", GIT_COMMITTER_NAME="f", GIT_COMMITTER_EMAIL="f@f",
            GIT_CONFIG_NOSYSTEM="1", MIGGUARD="1")
@@ -105,7 +105,7 @@ def git(root: Path, *args: str) -> str:
 def app_files(app: str) -> dict[str, bytes]:
     files = {f"{app}/__init__.py": b"", f"{app}/migrations/__init__.py": b"",
              f"{app}/migrations/{CHAIN[0]}.py": INITIAL.encode()}
-    for parent, name in zip(CHAIN, CHAIN[1:]):
+    for parent, name in zip(CHAIN, CHAIN[1:], strict=False):
         files[f"{app}/migrations/{name}.py"] = STEP.format(app=app, parent=parent, field=name.rsplit("_", 1)[-1]).encode()
     files[f"{app}/migrations/max_migration.txt"] = f"{CHAIN[-1]}\n".encode()
     return files
@@ -166,7 +166,8 @@ STRUCTURES: list[Callable[[str, str, str, random.Random], str]] = [
     + "]" * rng.choice([90, 900, 9000]),
     lambda text, app, other, rng: text.replace("dependencies = [", "dependencies = [" + "(" * 3000 + ")" * 3000 + ",", 1),
     lambda text, app, other, rng: text + "# " + "x" * rng.choice([10_000, 300_000]) + "\n",
-    lambda text, app, other, rng: text.replace("    ]\n\n    operations", "    ]\n" + "    initial = True\n" * rng.choice([100, 5000]) + "\n    operations", 1),
+    lambda text, app, other, rng: text.replace("    ]\n\n    operations",
+                                               "    ]\n" + "    initial = True\n" * rng.choice([100, 5000]) + "\n    operations", 1),
     lambda text, app, other, rng: text.replace("\n", "\r\n"),
     lambda text, app, other, rng: text.replace("\n", "\r"),
     lambda text, app, other, rng: "\ufeff" + text,
@@ -176,7 +177,9 @@ STRUCTURES: list[Callable[[str, str, str, random.Random], str]] = [
     lambda text, app, other, rng: text.replace("\n    dependencies", "\n    dependencies \\\n", 1),
     lambda text, app, other, rng: text.replace("class Migration", "<<<<<<< ours\nclass Migration", 1) + "=======\n>>>>>>> theirs\n",
     lambda text, app, other, rng: text.replace("('id'", "('i\x00d'", 1),
-    lambda text, app, other, rng: text.replace("    dependencies = [", "    dependencies = [\n" + "".join(f"        ('{app}', '0001_initial'),\n" for _ in range(rng.choice([100, 20000]))), 1),
+    lambda text, app, other, rng: text.replace(
+        "    dependencies = [",
+        "    dependencies = [\n" + "".join(f"        ('{app}', '0001_initial'),\n" for _ in range(rng.choice([100, 20000]))), 1),
     lambda text, app, other, rng: "",
     lambda text, app, other, rng: "async def f():\n    await x\n" + text,
     lambda text, app, other, rng: text.replace("migrations.Migration", "Migration", 1),

@@ -1,0 +1,152 @@
+"""Measure migguard as users install it: a normal `pip install` of a checkout in a fresh virtualenv, paired runs.
+
+    python benchmarks/bench.py [--checkout PATH] [--sizes 1000,5000,20000,100000] [--pairs 7]
+                               [--groups check,django,hooks,fix,git] [--json out.json] [--markdown out.md]
+    python benchmarks/bench.py --report out.json      # the markdown of an earlier run
+
+For each size a project is generated (apps of 100 chained migrations, models and lock files in step, one git
+commit, `migguard install`); each table's commands then run in turn, round after round, and the CPU time
+(user + sys of the whole process tree) and wall time of each run are recorded. Quick run:
+`--sizes 1000 --pairs 3`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import environment  # noqa: E402
+from measure import CommandFailed, Group, group_result, run_group  # noqa: E402
+from projects import environment as command_environment  # noqa: E402
+from report import markdown  # noqa: E402
+from scenarios import Project, Tools, check_group, fix_group, git_groups, hook_group  # noqa: E402
+
+GROUPS = ("check", "django", "hooks", "fix", "git")
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--checkout", type=Path, default=CHECKOUT, help="The migguard checkout to install and measure.")
+    parser.add_argument("--sizes", default="1000,5000,20000,100000", help="Migrations per generated project, comma-separated.")
+    parser.add_argument("--pairs", type=int, default=7, help="Rounds per table (each command once per round).")
+    parser.add_argument("--large", type=int, default=20000, help="Above this many migrations, use --large-pairs rounds.")
+    parser.add_argument("--large-pairs", type=int, default=3)
+    parser.add_argument("--groups", default=",".join(GROUPS), help=f"What to measure, among {', '.join(GROUPS)}.")
+    parser.add_argument("--django-max", type=int, default=20000, help="Largest size Django's commands run at.")
+    parser.add_argument("--git-max", type=int, default=20000, help="Largest size of the fix and git merge/rebase/commit/push tables.")
+    parser.add_argument("--venv", type=Path, help="Use this virtualenv (created with a normal install when missing).")
+    parser.add_argument("--work", type=Path, help="Where the projects are generated (default: a temporary directory).")
+    parser.add_argument("--keep", action="store_true", help="Keep the generated projects and the virtualenv.")
+    parser.add_argument("--json", type=Path, help="Write the results here (also written after each table).")
+    parser.add_argument("--markdown", type=Path, help="Write the markdown here (it is printed too).")
+    parser.add_argument("--report", type=Path, help="Only print the markdown of this JSON results file.")
+    parsed = parser.parse_args(argv)
+    parsed.sizes = [int(size) for size in parsed.sizes.split(",") if size.strip()]
+    parsed.groups = [name.strip() for name in parsed.groups.split(",") if name.strip()]
+    unknown = set(parsed.groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown group(s): {', '.join(sorted(unknown))}")
+    if parsed.pairs < 1 or parsed.large_pairs < 1:
+        parser.error("--pairs and --large-pairs must be at least 1")
+    return parsed
+
+
+def log(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def groups_for(project: Project, size: int, options: argparse.Namespace, pairs: int) -> list[Any]:
+    """Builders of the size's groups, in order (each builds its setup on the project as it is then)."""
+    wanted = set(options.groups)
+    django = "django" in wanted and size <= options.django_max
+    builders: list[Any] = []
+    if "check" in wanted or django:
+        builders.append(lambda: [check_group(project, django)])
+    if "hooks" in wanted:
+        builders.append(lambda: [hook_group(project)])
+    if "fix" in wanted and size <= options.git_max:
+        builders.append(lambda: [fix_group(project, django)])
+    if "git" in wanted and size <= options.git_max:
+        builders.append(lambda: git_groups(project, pairs))
+    return builders
+
+
+def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
+    venv = options.venv or work / "venv"
+    if not (venv / "bin" / "python").exists():
+        environment.create(venv, options.checkout.resolve(), work, log)
+    results["installed"] = installed = environment.installed(venv)
+    needed = ["migguard"] + (["django", "django-linear-migrations"] if "django" in options.groups else [])
+    missing = [name for name in needed if name not in installed["packages"]]
+    if missing:
+        raise SystemExit(f"bench: {venv} lacks {', '.join(missing)}")
+    tools = Tools(venv, command_environment(work / "home", venv / "bin"))
+    for size in options.sizes:
+        pairs = options.pairs if size <= options.large else options.large_pairs
+        started = time.monotonic()
+        project = Project(tools, work / f"size-{size}", size)
+        log(f"{size:,} migrations generated, committed and installed in {time.monotonic() - started:.0f} s")
+        for build in groups_for(project, size, options, pairs):
+            started = time.monotonic()
+            groups: list[Group] = build()
+            log(f"{', '.join(group.name for group in groups)} at {size:,}: set up in {time.monotonic() - started:.0f} s")
+            for group in groups:
+                samples = run_group(group, pairs, log)
+                found = group_result(group, samples)
+                found["seconds"] = round(time.monotonic() - started, 1)
+                results["groups"].append(found)
+                save(options, results)
+                started = time.monotonic()
+        if not options.keep:
+            started = time.monotonic()
+            shutil.rmtree(project.directory, ignore_errors=True)
+            log(f"{size:,} migrations: generated files removed in {time.monotonic() - started:.0f} s")
+
+
+def save(options: argparse.Namespace, results: dict[str, Any]) -> None:
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = arguments(argv)
+    if options.report:
+        print(markdown(json.loads(options.report.read_text())), end="")
+        return 0
+    work = options.work or Path(tempfile.mkdtemp(prefix="migguard-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "machine": environment.machine(), "checkout": environment.checkout_state(options.checkout.resolve()),
+        "settings": {"sizes": options.sizes, "pairs": options.pairs, "large": options.large, "large pairs": options.large_pairs,
+                     "groups": options.groups, "django max": options.django_max, "git max": options.git_max},
+        "load before": environment.load(), "groups": [],
+    }
+    started = time.monotonic()
+    try:
+        measure(options, work, results)
+    except CommandFailed as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if not options.keep and options.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    results["load after"] = environment.load()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    save(options, results)
+    text = markdown(results)
+    if options.markdown:
+        options.markdown.write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
