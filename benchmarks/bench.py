@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import environment  # noqa: E402
 from measure import CommandFailed, Group, group_result, run_group  # noqa: E402
 from projects import environment as command_environment  # noqa: E402
-from report import markdown  # noqa: E402
+from report import markdown, summary  # noqa: E402
 from scenarios import Project, Tools, check_group, fix_group, git_groups, hook_group  # noqa: E402
 
 GROUPS = ("check", "django", "hooks", "fix", "git")
@@ -41,15 +41,22 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--large-pairs", type=int, default=3)
     parser.add_argument("--groups", default=",".join(GROUPS), help=f"What to measure, among {', '.join(GROUPS)}.")
     parser.add_argument("--django-max", type=int, default=20000, help="Largest size Django's commands run at.")
-    parser.add_argument("--git-max", type=int, default=20000, help="Largest size of the fix and git merge/rebase/commit/push tables.")
+    parser.add_argument("--flow-sizes", help="Sizes of the fix and git merge/rebase/commit/push tables "
+                        "(default: 20,000, else the largest size up to 20,000).")
     parser.add_argument("--venv", type=Path, help="Use this virtualenv (created with a normal install when missing).")
     parser.add_argument("--work", type=Path, help="Where the projects are generated (default: a temporary directory).")
     parser.add_argument("--keep", action="store_true", help="Keep the generated projects and the virtualenv.")
     parser.add_argument("--json", type=Path, help="Write the results here (also written after each table).")
     parser.add_argument("--markdown", type=Path, help="Write the markdown here (it is printed too).")
     parser.add_argument("--report", type=Path, help="Only print the markdown of this JSON results file.")
+    parser.add_argument("--summary", action="store_true", help="With --report: the README's shorter tables (medians).")
     parsed = parser.parse_args(argv)
     parsed.sizes = [int(size) for size in parsed.sizes.split(",") if size.strip()]
+    if parsed.flow_sizes is None:
+        small = [size for size in parsed.sizes if size <= 20000]
+        parsed.flow_sizes = [20000] if 20000 in small else [max(small)] if small else []
+    else:
+        parsed.flow_sizes = [int(size) for size in parsed.flow_sizes.split(",") if size.strip()]
     parsed.groups = [name.strip() for name in parsed.groups.split(",") if name.strip()]
     unknown = set(parsed.groups) - set(GROUPS)
     if unknown:
@@ -72,16 +79,17 @@ def groups_for(project: Project, size: int, options: argparse.Namespace, pairs: 
         builders.append(lambda: [check_group(project, django)])
     if "hooks" in wanted:
         builders.append(lambda: [hook_group(project)])
-    if "fix" in wanted and size <= options.git_max:
+    if "fix" in wanted and size in options.flow_sizes:
         builders.append(lambda: [fix_group(project, django)])
-    if "git" in wanted and size <= options.git_max:
+    if "git" in wanted and size in options.flow_sizes:
         builders.append(lambda: git_groups(project, pairs))
     return builders
 
 
 def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
     venv = options.venv or work / "venv"
-    if not (venv / "bin" / "python").exists():
+    results["fresh virtualenv"] = not (venv / "bin" / "python").exists()
+    if results["fresh virtualenv"]:
         environment.create(venv, options.checkout.resolve(), work, log)
     results["installed"] = installed = environment.installed(venv)
     needed = ["migguard"] + (["django", "django-linear-migrations"] if "django" in options.groups else [])
@@ -106,12 +114,13 @@ def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) ->
                 save(options, results)
                 started = time.monotonic()
         if not options.keep:
-            started = time.monotonic()
             shutil.rmtree(project.directory, ignore_errors=True)
-            log(f"{size:,} migrations: generated files removed in {time.monotonic() - started:.0f} s")
 
 
 def save(options: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Write the JSON (after each table too: an interrupted run keeps what it measured, with the load then)."""
+    results["load after"] = environment.load()
+    results["seconds"] = round(time.time() - results["started"], 1)
     if options.json:
         options.json.write_text(json.dumps(results, indent=1) + "\n")
 
@@ -119,17 +128,17 @@ def save(options: argparse.Namespace, results: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = arguments(argv)
     if options.report:
-        print(markdown(json.loads(options.report.read_text())), end="")
+        found = json.loads(options.report.read_text())
+        print(summary(found) if options.summary else markdown(found), end="")
         return 0
     work = options.work or Path(tempfile.mkdtemp(prefix="migguard-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "machine": environment.machine(), "checkout": environment.checkout_state(options.checkout.resolve()),
         "settings": {"sizes": options.sizes, "pairs": options.pairs, "large": options.large, "large pairs": options.large_pairs,
-                     "groups": options.groups, "django max": options.django_max, "git max": options.git_max},
-        "load before": environment.load(), "groups": [],
+                     "groups": options.groups, "django max": options.django_max, "flow sizes": options.flow_sizes},
+        "load before": environment.load(), "started": time.time(), "groups": [],
     }
-    started = time.monotonic()
     try:
         measure(options, work, results)
     except CommandFailed as error:
@@ -138,8 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if not options.keep and options.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    results["load after"] = environment.load()
-    results["seconds"] = round(time.monotonic() - started, 1)
     save(options, results)
     text = markdown(results)
     if options.markdown:

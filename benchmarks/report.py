@@ -152,7 +152,16 @@ def _linear(results: Result) -> tuple[str, str | None, bool | None]:
     return target, text, max(counted) <= 1.3 * min(counted)
 
 
-def markdown(results: Result) -> str:
+def _sizes(sizes: list[int]) -> str:
+    return ", ".join(f"{size:,}" for size in sizes) or "no size"
+
+
+def _django_sizes(results: Result) -> list[int]:
+    return [size for size, group in sorted(groups_named(results, "check").items()) if "Django showmigrations" in group["steps"]]
+
+
+def header(results: Result) -> list[str]:
+    """How the run was made: machine, installation, load, pairs."""
     machine, settings = results["machine"], results["settings"]
     packages = results["installed"]["packages"]
     install = ", ".join(f"{name} {found['version']} ({'editable' if found['editable'] else 'normal'} install)"
@@ -161,7 +170,8 @@ def markdown(results: Result) -> str:
     lines = [
         f"Machine: {machine['cpus (nproc)']} CPUs ({machine['cpu model']}), {machine['system']}, "
         f"Python {results['installed']['python']}, {machine['git']}.",
-        f"Installed in a fresh virtualenv: {install}; measured checkout: branch `{checkout['branch']}`, "
+        f"Installed in {'a fresh virtualenv made by this run' if results.get('fresh virtualenv') else 'a given virtualenv'}: "
+        f"{install}; measured checkout: branch `{checkout['branch']}`, "
         f"commit {checkout['commit'][:10]}{' with uncommitted changes' if checkout['uncommitted changes'] else ''}.",
         f"Load average (1, 5, 15 min): {_load(results['load before'])} before, {_load(results.get('load after'))} after; "
         f"run took {results.get('seconds', 0) / 60:.0f} min.",
@@ -169,18 +179,66 @@ def markdown(results: Result) -> str:
         "Each round runs every command of a table once, in the order listed; CPU time is user + sys of the whole process "
         "tree (`getrusage(RUSAGE_CHILDREN)` deltas); ratios and differences are computed pair by pair (same round), "
         "their median shown with the min–max.",
+        f"Django's commands ran at {_sizes(_django_sizes(results))} migrations; the fix and git tables at "
+        f"{_sizes(sorted(groups_named(results, 'fix')) or sorted(groups_named(results, 'git merge')))} migrations.",
         "",
     ]
+    return lines
+
+
+def markdown(results: Result) -> str:
+    """Every table of the run, then the targets."""
+    lines = header(results)
     for name in GROUP_ORDER:
         by_size = groups_named(results, name)
         if by_size:
             lines += group_table(name, by_size)
+    return "\n".join(lines + target_table(results)) + "\n"
+
+
+def target_table(results: Result) -> list[str]:
     rows = targets(results)
-    lines += [f"### Targets (CPU time, at {target_size(results):,} migrations)", "", "| target | measured | met |", "|---|---|---|"]
+    lines = [f"### Targets (CPU time, at {target_size(results):,} migrations)", "", "| target | measured | met |", "|---|---|---|"]
     for row in rows:
         met = "—" if row["met"] is None else ("yes" if row["met"] else "**no**")
         lines.append(f"| {row['target']} | {row['measured']} | {met} |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def summary(results: Result) -> str:
+    """The README's shorter form: medians only (CPU, and wall in brackets); the full tables give min–max."""
+    lines = header(results)
+    checks = groups_named(results, "check")
+    if checks:
+        sizes = sorted(checks)
+        lines += ["| command: CPU ms median (wall) | " + " | ".join(f"{size:,}" for size in sizes) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        for step in dict.fromkeys(step for size in sizes for step in checks[size]["steps"]):
+            cells = [_median_cell(checks[size]["steps"].get(step)) for size in sizes]
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
+        lines.append("")
+    size = target_size(results)
+    hooks = groups_named(results, "hooks").get(size)
+    if hooks:
+        lines += [f"| hook with nothing to do, {size:,} migrations | CPU ms median (wall) | over Python's start (CPU, per pair) |",
+                  "|---|---|---|"]
+        over = {comparison["numerator"]: comparison for comparison in hooks["comparisons"]}
+        for step, found in hooks["steps"].items():
+            extra = comparison_cell(over[step]) if step in over else "—"
+            lines.append(f"| {step} | {_median_cell(found)} | {extra} |")
+        lines.append("")
+    flows = [group for name in GROUP_ORDER[2:] for group in [groups_named(results, name).get(size)] if group]
+    if flows:
+        lines += [f"| {size:,} migrations | CPU ms median (wall) | ratio (CPU, per pair) |", "|---|---|---|"]
+        for group in flows:
+            lines += [f"| {step} | {_median_cell(found)} | |" for step, found in group["steps"].items()]
+            lines += [f"| **{comparison['label']}** | | {comparison_cell(comparison)} |" for comparison in group["comparisons"]]
+        lines.append("")
+    return "\n".join(lines + target_table(results)) + "\n"
+
+
+def _median_cell(step: Result | None) -> str:
+    return "—" if step is None else f"{ms(step['cpu_ms']['median'])} ({ms(step['wall_ms']['median'])})"
 
 
 def _load(load: Result | None) -> str:

@@ -78,8 +78,9 @@ class Project:
         return git(top, self.env, "rev-parse", "HEAD")
 
     def step(self, name: str, *argv: str, before: Setup | None = None, after: Setup | None = None,
-             stdin: bytes | Callable[[], bytes] = b"", statuses: tuple[int, ...] = (0,)) -> Step:
-        return Step(name, list(argv), self.root, self.env, stdin=stdin, before=before, after=after, statuses=statuses)
+             stdin: bytes | Callable[[], bytes] = b"", statuses: tuple[int, ...] = (0,), warmups: int = 1) -> Step:
+        return Step(name, list(argv), self.root, self.env, stdin=stdin, before=before, after=after, statuses=statuses,
+                    warmups=warmups)
 
     def python_start(self) -> Step:
         return self.step(PYTHON_START, self.tools.python, "-I", "-c", "pass")
@@ -130,14 +131,15 @@ def check_group(project: Project, django: bool) -> Group:
         manage = [tools.python, "manage.py"]
         django_steps = [
             project.step("Django showmigrations", *manage, "showmigrations"),
-            project.step("Django makemigrations --check", *manage, "makemigrations", "--check", "--dry-run"),
-            project.step("django-linear-migrations check", *manage, "check", "--settings", "settings_dlm"),
+            project.step("Django makemigrations --check", *manage, "makemigrations", "--check", "--dry-run", warmups=0),
+            project.step("django-linear-migrations check", *manage, "check", "--settings", "settings_dlm", warmups=0),
         ]
         steps += django_steps
         for step in django_steps:
             comparisons += [Comparison(f"{step.name} ÷ check (cold)", step.name, "check (cold)"),
                             Comparison(f"{step.name} ÷ check (warm)", step.name, "check (warm)")]
-        notes.append("Django 5.2 with SQLite, its .pyc files written by a warm-up run (Django's fastest case)")
+        notes.append("Django 5.2 with SQLite, the migrations' .pyc files written by a warm-up run of showmigrations "
+                     "(Django's fastest case)")
     return Group("check", project.size, steps, comparisons, notes)
 
 
@@ -229,29 +231,23 @@ def fix_group(project: Project, django: bool) -> Group:
         project.clean("bench-two-leaves", two_leaves)
         project.drop_caches()
 
-    def reset_and_check() -> None:
-        project.clean("bench-two-leaves", two_leaves)
-        subprocess.run([tools.migguard, "check"], cwd=root, env=dict(project.env), capture_output=True)
-
     fix = [tools.migguard, "fix"]
     steps = [
         project.step("check (cold, two leaves)", tools.migguard, "check", before=reset, statuses=(1,)),
         project.step("fix --strategy merge (cold)", *fix, "--strategy", "merge", before=reset),
-        project.step("fix --strategy merge (after a check)", *fix, "--strategy", "merge", before=reset_and_check),
         project.step("fix --strategy renumber (cold)", *fix, "--strategy", "renumber", "--onto", "bench-left", before=reset),
     ]
     comparisons = [
         Comparison("fix merge (cold) ÷ check (cold)", "fix --strategy merge (cold)", "check (cold, two leaves)"),
-        Comparison("fix merge (after a check) ÷ check (cold)", "fix --strategy merge (after a check)", "check (cold, two leaves)"),
         Comparison("fix renumber (cold) ÷ check (cold)", "fix --strategy renumber (cold)", "check (cold, two leaves)"),
     ]
     if django:
         steps.append(project.step("Django makemigrations --merge", tools.python, "manage.py", "makemigrations", "--merge",
-                                  "--noinput", before=reset))
+                                  "--noinput", before=reset, warmups=0))
         comparisons.append(Comparison("Django makemigrations --merge ÷ fix merge (cold)", "Django makemigrations --merge",
                                       "fix --strategy merge (cold)"))
     notes = [f"app {app} has two leaves (one migration on each of two branches, committed together); every run starts "
-             "from that commit with no cache (`after a check`: a `check` ran first, untimed)"]
+             "from that commit with no cache"]
     return Group("fix", project.size, steps, comparisons, notes)
 
 
