@@ -66,7 +66,8 @@ class Project:
         shutil.rmtree((top / common) / "migguard", ignore_errors=True)
 
     def clean(self, branch: str, start: str, root: Path | None = None) -> None:
-        """Check out `branch` reset to `start`, untracked files removed (ignored ones kept), hooks off."""
+        """Check out `branch` reset to `start`, untracked files removed (ignored ones kept), hooks off. Every table
+        starts from `main`, which always has one leaf per app (the two-leaf commit of `fix` is on its own branch)."""
         top = root or self.root
         quiet_git(top, self.env, "checkout", "-q", "-f", "-B", branch, start)
         quiet_git(top, self.env, "clean", "-fdq")
@@ -95,7 +96,7 @@ def check_group(project: Project, django: bool) -> Group:
     """`check` on the work tree and `--rev HEAD`, cold (no cache), warm, and incremental (one new migration since the
     last run); with `django`, Django's commands on the same files, compared with the cold and the warm `check`."""
     tools, root = project.tools, project.root
-    project.clean("main", "HEAD")
+    project.clean("main", "main")
     incoming = Migrations(root, project.app(0), "incremental")
     check = [tools.migguard, "check"]
     rev = [*check, "--rev", "HEAD"]
@@ -146,7 +147,7 @@ def check_group(project: Project, django: bool) -> Group:
 def hook_group(project: Project) -> Group:
     """Each installed hook, run as git runs it, where it has nothing to do, against Python's start."""
     root = project.root
-    project.clean("main", "HEAD")
+    project.clean("main", "main")
     base = git(root, project.env, "rev-parse", "HEAD")
     docs = root / "docs"
     project.git("checkout", "-qb", "bench-docs")
@@ -212,7 +213,7 @@ def fix_group(project: Project, django: bool) -> Group:
     """`migguard fix` (merge and renumber) on an app with two leaves, against a cold `check` of the same tree
     and Django's `makemigrations --merge`."""
     tools, root = project.tools, project.root
-    project.clean("main", "HEAD")
+    project.clean("main", "main")
     app = project.app(4)
     project.git("checkout", "-qb", "bench-left")
     Migrations(root, app, "left").add()
@@ -267,8 +268,9 @@ def git_groups(project: Project, pairs: int) -> list[Group]:
     """Real `git merge`, `rebase`, `commit` and `push` in a clone with migguard installed (hooks, driver, caches
     warmed by earlier rounds) against the same in a clone without it."""
     tools, root, env = project.tools, project.root, project.env
-    project.clean("main", "HEAD")
+    project.clean("main", "main")
     base = git(root, env, "rev-parse", "HEAD")
+    tools.call(root, "check", "--rev", base)  # every app has one leaf and its lock file in step: nothing to resolve
     project.git("checkout", "-qb", "bench-mainline")
     write(root / "docs" / "mainline.md", "mainline\n")
     project.commit_all("docs on main")
