@@ -98,6 +98,8 @@ def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) ->
         raise SystemExit(f"bench: {venv} lacks {', '.join(missing)}")
     tools = Tools(venv, command_environment(work / "home", venv / "bin"))
     for size in options.sizes:
+        if (work / f"size-{size}").exists():
+            raise SystemExit(f"bench: {work / f'size-{size}'} exists already; give another --work directory")
         pairs = options.pairs if size <= options.large else options.large_pairs
         started = time.monotonic()
         project = Project(tools, work / f"size-{size}", size)
@@ -113,8 +115,6 @@ def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) ->
                 results["groups"].append(found)
                 save(options, results)
                 started = time.monotonic()
-        if not options.keep:
-            shutil.rmtree(project.directory, ignore_errors=True)
 
 
 def save(options: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -145,9 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     finally:
-        if not options.keep and options.work is None:
-            shutil.rmtree(work, ignore_errors=True)
-    save(options, results)
+        save(options, results)
+        if not options.keep:  # only now: deleting 100,000s of files takes minutes of disk time
+            for size in options.sizes:
+                shutil.rmtree(work / f"size-{size}", ignore_errors=True)
+            if options.work is None:
+                shutil.rmtree(work, ignore_errors=True)
     text = markdown(results)
     if options.markdown:
         options.markdown.write_text(text)

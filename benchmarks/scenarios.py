@@ -83,8 +83,8 @@ class Project:
         return Step(name, list(argv), self.root, self.env, stdin=stdin, before=before, after=after, statuses=statuses,
                     warmups=warmups)
 
-    def python_start(self) -> Step:
-        return self.step(PYTHON_START, self.tools.python, "-I", "-c", "pass")
+    def python_start(self, warmups: int = 1) -> Step:
+        return self.step(PYTHON_START, self.tools.python, "-I", "-c", "pass", warmups=warmups)
 
 
 def write(path: Path, text: str) -> None:
@@ -107,16 +107,16 @@ def check_group(project: Project, django: bool) -> Group:
     def commit_it() -> None:
         project.commit_all("one more migration")
 
+    # No warm-up round: within a round each warm run follows the cold run that filled the caches.
     steps = [
-        project.python_start(),
-        project.step("git status (git's own stat check)", "git", "status", "--porcelain"),
-        project.step("check (cold)", *check, before=project.drop_caches),
-        project.step("check (warm)", *check),
-        project.step("check (incremental: one new migration)", *check, before=add_migration),
-        project.step("check --rev (cold)", *rev, before=project.drop_caches),
-        project.step("check --rev (warm)", *rev),
-        project.step("check --rev (incremental: one new commit with a migration)", *rev,
-                     before=commit_it),
+        project.python_start(warmups=0),
+        project.step("git status (git's own stat check)", "git", "status", "--porcelain", warmups=0),
+        project.step("check (cold)", *check, before=project.drop_caches, warmups=0),
+        project.step("check (warm)", *check, warmups=0),
+        project.step("check (incremental: one new migration)", *check, before=add_migration, warmups=0),
+        project.step("check --rev (cold)", *rev, before=project.drop_caches, warmups=0),
+        project.step("check --rev (warm)", *rev, warmups=0),
+        project.step("check --rev (incremental: one new commit with a migration)", *rev, before=commit_it, warmups=0),
     ]
     comparisons = [
         Comparison("check --rev (warm) over Python's start", "check --rev (warm)", PYTHON_START, "over"),
@@ -127,7 +127,8 @@ def check_group(project: Project, django: bool) -> Group:
     ]
     notes = ["incremental: every round writes one new migration (new name, new bytes) at the end of an app's chain, "
              "lock file in step: untracked in the work tree for `check`, then committed for `check --rev`",
-             "cold: `<git dir>/migguard/` (every cache) deleted before the run"]
+             "cold: `<git dir>/migguard/` (every cache) deleted before the run; no warm-up round (each warm run follows the "
+             "cold run of its round)"]
     if django:
         manage = [tools.python, "manage.py"]
         django_steps = [
@@ -205,7 +206,8 @@ def hook_group(project: Project) -> Group:
     ]
     comparisons = [Comparison(f"{step.name} over Python's start", step.name, PYTHON_START, "over") for step in steps[1:]]
     notes = ["each hook is the shim `migguard install` wrote, run with the arguments, stdin and state files git gives it",
-             "pre-push: every round pushes a new docs-only commit on top of the remote's tip (its first check)"]
+             "pre-push: every round pushes a new docs-only commit on top of the remote's tip (its first check)",
+             "one untimed warm-up round"]
     return Group("hooks", project.size, steps, comparisons, notes)
 
 
@@ -233,10 +235,10 @@ def fix_group(project: Project, django: bool) -> Group:
         project.drop_caches()
 
     fix = [tools.migguard, "fix"]
-    steps = [
-        project.step("check (cold, two leaves)", tools.migguard, "check", before=reset, statuses=(1,)),
-        project.step("fix --strategy merge (cold)", *fix, "--strategy", "merge", before=reset),
-        project.step("fix --strategy renumber (cold)", *fix, "--strategy", "renumber", "--onto", "bench-left", before=reset),
+    steps = [  # every run cold: no warm-up round
+        project.step("check (cold, two leaves)", tools.migguard, "check", before=reset, statuses=(1,), warmups=0),
+        project.step("fix --strategy merge (cold)", *fix, "--strategy", "merge", before=reset, warmups=0),
+        project.step("fix --strategy renumber (cold)", *fix, "--strategy", "renumber", "--onto", "bench-left", before=reset, warmups=0),
     ]
     comparisons = [
         Comparison("fix merge (cold) ÷ check (cold)", "fix --strategy merge (cold)", "check (cold, two leaves)"),
@@ -248,7 +250,7 @@ def fix_group(project: Project, django: bool) -> Group:
         comparisons.append(Comparison("Django makemigrations --merge ÷ fix merge (cold)", "Django makemigrations --merge",
                                       "fix --strategy merge (cold)"))
     notes = [f"app {app} has two leaves (one migration on each of two branches, committed together); every run starts "
-             "from that commit with no cache"]
+             "from that commit with no cache; no warm-up round"]
     return Group("fix", project.size, steps, comparisons, notes)
 
 
@@ -300,7 +302,8 @@ def git_groups(project: Project, pairs: int) -> list[Group]:
             argv, before = _operation(project, operation, clone, remotes[side], base, rounds, with_migguard)
             steps.append(Step(f"git {operation} ({side})", argv, clone, env, before=before))
         comparisons = [Comparison(f"git {operation}: with migguard ÷ without", steps[0].name, steps[1].name)]
-        groups.append(Group(f"git {operation}", project.size, steps, comparisons, [_NOTES[operation]]))
+        notes = [_NOTES[operation], "one untimed warm-up round (it leaves the clone with migguard its caches, as in daily use)"]
+        groups.append(Group(f"git {operation}", project.size, steps, comparisons, notes))
     return groups
 
 
