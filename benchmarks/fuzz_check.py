@@ -177,9 +177,8 @@ STRUCTURES: list[Callable[[str, str, str, random.Random], str]] = [
     lambda text, app, other, rng: text.replace("\n    dependencies", "\n    dependencies \\\n", 1),
     lambda text, app, other, rng: text.replace("class Migration", "<<<<<<< ours\nclass Migration", 1) + "=======\n>>>>>>> theirs\n",
     lambda text, app, other, rng: text.replace("('id'", "('i\x00d'", 1),
-    lambda text, app, other, rng: text.replace(
-        "    dependencies = [",
-        "    dependencies = [\n" + "".join(f"        ('{app}', '0001_initial'),\n" for _ in range(rng.choice([100, 20000]))), 1),
+    lambda text, app, other, rng: text.replace("    dependencies = [", "    dependencies = [\n" + "".join(
+        f"        ('{app}', '0001_initial'),\n" for _ in range(rng.choice([100, 20000]))), 1),
     lambda text, app, other, rng: "",
     lambda text, app, other, rng: "async def f():\n    await x\n" + text,
     lambda text, app, other, rng: text.replace("migrations.Migration", "Migration", 1),

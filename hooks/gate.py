@@ -11,7 +11,8 @@ import os
 import re
 import sys
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from migguard import gitio
 from migguard.config import Config
@@ -126,7 +127,7 @@ def new_commits(root: str, tip: str, known: list[str]) -> list[tuple[str, str, l
     out = gitio.text(["rev-list", "--topo-order", "--parents", "--format=%T", commit, "--not", *known], root)
     lines = out.splitlines()
     found = []
-    for header, tree in zip(lines[::2], lines[1::2]):
+    for header, tree in zip(lines[::2], lines[1::2], strict=False):
         ids = header.split()[1:]
         found.append((ids[0], tree.strip(), ids[1:]))
     return found
@@ -139,7 +140,7 @@ def run_gate(root: str, updates: list[Update], known: Callable[[Update], list[st
     """Check every new commit of every update; print what is wrong; 0 accept, 1 refuse."""
     limits, server_config = git_settings(root, local=server_side)
     common = gitio.common_dir(root)
-    memo: dict = {}
+    memo = gate_check.Memo()
     states: dict[str, dict[str, gate_check.Checked]] = {}
     refused = False
     for update in updates:

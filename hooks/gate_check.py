@@ -6,9 +6,9 @@ package, no lock file, configuration, link or `.pyc`) inherits its parent's find
 also cached by tree id in the git directory."""
 from __future__ import annotations
 
-import os
 import posixpath
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from migguard import cache, discovery, gitio
 from migguard.config import Config, ConfigError
@@ -93,16 +93,25 @@ class _PushParseCache(cache.ParseCache):
         cache.ParseCache.save(self)
 
 
-def parse_cache(memo: dict, common: "os.PathLike[str]") -> cache.ParseCache:
-    if "parse_cache" not in memo:
-        memo["parse_cache"] = _PushParseCache.for_common_dir(common)  # type: ignore[arg-type]
-    return memo["parse_cache"]
+class Memo:
+    """What the checks of one push share: the parse cache, blob sizes, and results by cache key."""
+
+    def __init__(self) -> None:
+        self.parse_cache: _PushParseCache | None = None
+        self.sizes: dict[str, int] = {}
+        self.results: dict[str, dict[str, Any]] = {}
 
 
-def finish(memo: dict) -> None:
+def parse_cache(memo: Memo, common: Path) -> cache.ParseCache:
+    if memo.parse_cache is None:
+        memo.parse_cache = _PushParseCache.for_common_dir(common)
+    return memo.parse_cache
+
+
+def finish(memo: Memo) -> None:
     """Write what this push parsed to the parse cache."""
-    if "parse_cache" in memo:
-        memo["parse_cache"].save_now()
+    if memo.parse_cache is not None:
+        memo.parse_cache.save_now()
 
 
 def _skipped_by_check(path: str, venvs: set[str]) -> bool:
@@ -113,8 +122,8 @@ def _skipped_by_check(path: str, venvs: set[str]) -> bool:
     return any("/".join(parts[:depth]) in venvs for depth in range(1, len(parts) + 1))
 
 
-def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[TreeEntry], config: Config,
-                limits: Limits, memo: dict) -> tuple[list[str], set[str]]:
+def _check_with(root: str, common: Path, tree: str, entries: list[TreeEntry], config: Config,
+                limits: Limits, memo: Memo) -> tuple[list[str], set[str]]:
     """Findings under `config`, strictly: no folder skipped by name, warnings refused."""
     from migguard.revision import RevisionInputs
 
@@ -129,11 +138,11 @@ def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[
     if count > limits.files:
         return problems + [f"the commit holds {count} migration files, more than the gate reads ({limits.files}; "
                            f"git config migguard.maxFiles)"], paths
-    inputs = RevisionInputs(common, config, packages, tuple(found))  # type: ignore[arg-type]
+    inputs = RevisionInputs(common, config, packages, tuple(found))
     key = f"gate{GATE_VERSION}:{limits.file_size}:{inputs.content_key()}"
-    result = memo.get(key) or cache.load_result(common, key, "")  # type: ignore[arg-type]
+    result = memo.results.get(key) or cache.load_result(common, key, "")
     if result is None:
-        sizes = memo.setdefault("sizes", {})
+        sizes = memo.sizes
         oids = [oid for package in packages for oid in (*package.modules.values(), *([package.lock] if package.lock else []))]
         sizes.update(gitio.blob_sizes(root, [oid for oid in oids if oid not in sizes]))
         names = {oid: f"{package.path}/{name}.py".lstrip("/") for package in packages for name, oid in package.modules.items()}
@@ -148,8 +157,8 @@ def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[
 
             result = check_results(load_revision_projects(root, tree, under="", inputs=inputs,
                                                           parse_cache=parse_cache(memo, common)))
-        memo[key] = result
-        cache.store_result(common, key, "", result)  # type: ignore[arg-type]
+        memo.results[key] = result
+        cache.store_result(common, key, "", result)
     problems += [LOCK + error["message"] if error.get("path", "").rsplit("/", 1)[-1] == config.lockfile else error["message"]
                  for error in result["errors"]]
     problems += [f"{warning['message']} (the gate refuses what it cannot read)" for warning in result["warnings"]
@@ -157,11 +166,11 @@ def _check_with(root: str, common: "os.PathLike[str]", tree: str, entries: list[
     return problems, paths
 
 
-def evaluate(root: str, common: "os.PathLike[str]", tree: str, entries: dict[str, TreeEntry], base: Config,
-             limits: Limits, memo: dict) -> Checked:
+def evaluate(root: str, common: Path, tree: str, entries: dict[str, TreeEntry], base: Config,
+             limits: Limits, memo: Memo) -> Checked:
     """Everything wrong with one commit's tree, under the trusted configuration and its own."""
     key = f"gate{GATE_VERSION}-tree:{tree}:{base!r}:{limits!r}"
-    cached = memo.get(key) or cache.load_result(common, key, "")  # type: ignore[arg-type]
+    cached = memo.results.get(key) or cache.load_result(common, key, "")
     if cached is not None:
         return Checked(tuple(cached["problems"]), frozenset(cached["packages"]), entries)
     listing = list(entries.values())
@@ -177,8 +186,8 @@ def evaluate(root: str, common: "os.PathLike[str]", tree: str, entries: dict[str
         packages |= paths
     problems += _linked_folders(root, listing, packages, limits)
     checked = Checked(tuple(dict.fromkeys(problems)), frozenset(packages), entries)
-    memo[key] = {"problems": list(checked.problems), "packages": sorted(packages)}
-    cache.store_result(common, key, "", memo[key])  # type: ignore[arg-type]
+    memo.results[key] = {"problems": list(checked.problems), "packages": sorted(packages)}
+    cache.store_result(common, key, "", memo.results[key])
     return checked
 
 
@@ -232,8 +241,8 @@ def _apply(entries: dict[str, TreeEntry], changes: list[Change]) -> dict[str, Tr
     return updated
 
 
-def walk(root: str, common: "os.PathLike[str]", commits: list[tuple[str, str, list[str]]], base: Config,
-         limits: Limits, states: dict[str, Checked], memo: dict) -> list[tuple[str, Checked]]:
+def walk(root: str, common: Path, commits: list[tuple[str, str, list[str]]], base: Config,
+         limits: Limits, states: dict[str, Checked], memo: Memo) -> list[tuple[str, Checked]]:
     """Check `commits` ((commit, tree, parents), the tip first); each one's findings, parents first."""
     order = list(reversed(commits))
     changes = first_parent_changes(root, [(commit, parents[0]) for commit, _, parents in order if parents])

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from migguard import gitio, lockfile
 from migguard.config import load_directory
 from migguard.discovery import touches_migrations
+from migguard.project import Project
 from migguard.resolve import Plan, Renumbering
 from migguard.rewrite import RewriteError
 
@@ -119,7 +120,7 @@ def _lock_name(root: str) -> str:
     return load_directory(root).lockfile or "\0"
 
 
-def decide_renames(root: str, project, plans: list[Plan]) -> list[Plan]:  # noqa: ANN001 (Project)
+def decide_renames(root: str, project: Project, plans: list[Plan]) -> list[Plan]:
     """The one place where the migrations about to be renamed are known (`plan.move.renames`) and
     each app can still get a merge migration instead (`fixing.merge_instead`).
 
@@ -188,7 +189,7 @@ def _renumbered_packages(root: str, plans: list[Plan]) -> Packages | None:
     return _packages(root, load_worktree(root, scope=scopes.pop()))
 
 
-def _packages(root: str, project=None) -> Packages:  # noqa: ANN001
+def _packages(root: str, project: Project | None = None) -> Packages:
     if project is None:
         from migguard.project import load_worktree
 

@@ -62,7 +62,7 @@ def state_paths(root: str, *names: str) -> list[Path]:
 
 
 def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
-            decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+            decide: fixing.Decide | None = None) -> fixing.FixResult | None:
     """`resolve_project` for each project of the repository (several when `projects` is configured),
     as one result."""
     from migguard import fixing
@@ -79,7 +79,7 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
 
 
 def resolve_project(root: str, strategy: str, upstream_rev: str | None, committed: bool, scope: str = "",
-                    decide: "fixing.Decide | None" = None) -> "fixing.FixResult | None":
+                    decide: fixing.Decide | None = None) -> fixing.FixResult | None:
     """Run `fix` on the work tree and say everything but the summaries (the caller says where those went).
 
     Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the

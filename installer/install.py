@@ -6,8 +6,8 @@ import os
 import shlex
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from migguard import gitio, safewrite
 from migguard.errors import InputError

@@ -27,10 +27,9 @@ def read_names(data: bytes) -> frozenset[str] | None:
 
 def merge_names(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     """(O - removed by A - removed by B) | added by A | added by B, sorted, one per line; None when unsure."""
-    sets = [read_names(data) for data in (base, ours, theirs)]
-    if any(names is None for names in sets):
+    o, a, b = (read_names(data) for data in (base, ours, theirs))
+    if o is None or a is None or b is None:
         return None
-    o, a, b = sets  # type: ignore[misc]
     merged = (o & a & b) | (a - o) | (b - o)
     return "".join(f"{name}\n" for name in sorted(merged)).encode()
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migguard import __version__
+from migguard.files import Signature
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from migguard.reader import MigrationSource
 
 RESULTS_KEPT = 64
@@ -43,7 +47,7 @@ class ParseCache:
         self.entries = _load_dict(path)
 
     @classmethod
-    def for_common_dir(cls, common_dir: Path) -> "ParseCache":
+    def for_common_dir(cls, common_dir: Path) -> Self:
         return cls(directory(common_dir) / f"parsed-{__version__}.pickle")
 
     def get_many(self, oids: list[str]) -> dict[str, MigrationSource]:
@@ -63,6 +67,7 @@ class ParseCache:
 
 
 RACY_NS = 2_000_000_000
+Entry = tuple[Signature, str, int]  # stat signature, blob id, when recorded (ns)
 
 
 class WorktreeIndex:
@@ -74,23 +79,23 @@ class WorktreeIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, tuple] = _load_dict(path)
+        self.entries: dict[str, Entry] = _load_dict(path)
         self.seen: set[str] = set()
         self.dirty = False
 
     @classmethod
-    def for_root(cls, common_dir: Path, root: str) -> "WorktreeIndex":
+    def for_root(cls, common_dir: Path, root: str) -> WorktreeIndex:
         key = hashlib.sha1(os.path.realpath(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
         return cls(directory(common_dir) / f"worktree-{__version__}-{key}.pickle")
 
-    def known(self, key: str, signature: tuple) -> str | None:
+    def known(self, key: str, signature: Signature) -> str | None:
         self.seen.add(key)
         entry = self.entries.get(key)
         if entry is None or entry[0] != signature or max(signature[1], signature[2]) >= entry[2] - RACY_NS:
             return None
         return entry[1]
 
-    def record(self, key: str, signature: tuple, oid: str, now_ns: int) -> None:
+    def record(self, key: str, signature: Signature, oid: str, now_ns: int) -> None:
         self.seen.add(key)
         entry = self.entries.get(key)
         if entry is None or entry[0] != signature or entry[1] != oid:
@@ -108,7 +113,7 @@ class WorktreeIndex:
             self.dirty = False
 
 
-def _load_dict(path: Path) -> dict:
+def _load_dict(path: Path) -> dict[str, Any]:
     import pickle
 
     try:
@@ -119,7 +124,7 @@ def _load_dict(path: Path) -> dict:
         return {}
 
 
-def _save_dict(path: Path, entries: dict) -> None:
+def _save_dict(path: Path, entries: Mapping[str, object]) -> None:
     import pickle
 
     _atomic_write(path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
@@ -160,7 +165,7 @@ def _result_path(common_dir: Path, tree: str, under: str) -> Path:
     return directory(common_dir) / "results" / f"{key}.json"
 
 
-def load_result(common_dir: Path, tree: str, under: str) -> dict | None:
+def load_result(common_dir: Path, tree: str, under: str) -> dict[str, Any] | None:
     try:
         with open(_result_path(common_dir, tree, under), encoding="utf-8") as stream:
             result = json.load(stream)
@@ -169,7 +174,7 @@ def load_result(common_dir: Path, tree: str, under: str) -> dict | None:
         return None
 
 
-def store_result(common_dir: Path, tree: str, under: str, result: dict) -> None:
+def store_result(common_dir: Path, tree: str, under: str, result: dict[str, Any]) -> None:
     path = _result_path(common_dir, tree, under)
     _atomic_write(path, json.dumps(result).encode())
     try:

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from migguard.gitio import git_env
 
@@ -56,7 +56,7 @@ class Demo:
                         GIT_COMMITTER_EMAIL="demo@example.com", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
                         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
 
-    def run(self, *command: str, show: bool = True, expect: int | None = 0) -> subprocess.CompletedProcess:
+    def run(self, *command: str, show: bool = True, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
         shown = " ".join(("python" if part == sys.executable else part) for part in command)
         done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, env=self.env)
         if show:
@@ -68,10 +68,10 @@ class Demo:
             raise DemoFailure(f"`{shown}` exited {done.returncode}:\n{done.stdout}{done.stderr}")
         return done
 
-    def git(self, *args: str, show: bool = True, expect: int | None = 0) -> subprocess.CompletedProcess:
+    def git(self, *args: str, show: bool = True, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
         return self.run("git", *args, show=show, expect=expect)
 
-    def manage(self, *args: str, show: bool = True) -> subprocess.CompletedProcess:
+    def manage(self, *args: str, show: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "manage.py", *args, show=show)
 
     def say(self, text: str) -> None:

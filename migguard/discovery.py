@@ -4,7 +4,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from migguard.config import Config
 from migguard.gitio import TreeEntry

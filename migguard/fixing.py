@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from migguard import overlap, resolve
 from migguard.errors import InputError
@@ -17,7 +18,7 @@ class FixResult(NamedTuple):
     paths: list[str] = []
 
 
-class UpstreamLeaves(dict):
+class UpstreamLeaves(dict[str, str]):
     """Each app's single leaf in the upstream commit (label -> leaf), as a plain dict; `names`
     maps every app label to all the migration names that commit holds, which renumber never moves."""
 

@@ -282,9 +282,9 @@ def _assemble(root: str, config: Config, packages: list[Package], source: _Revis
     sources = [(package, modules) for package, modules in sources if package not in nested]
     declared: dict[str, str] = {}
     for package, _ in sources:
-        key = package.app_config
-        if key is None:
+        if package.app_config is None:
             continue
+        key = package.app_config
         label = parsed.get(key)
         if label is None and key in contents:
             label = reader.app_config_label(contents[key]) or ""

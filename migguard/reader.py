@@ -274,13 +274,12 @@ def _read(source: str | bytes, with_operations: bool) -> MigrationSource:
 
 
 def _collect(tree: ast.Module, data: bytes, with_operations: bool) -> MigrationSource:
-    position = None
+    position, cls = None, None
     for index, node in enumerate(tree.body):
         if isinstance(node, ast.ClassDef) and node.name == "Migration":
-            position = index
-    if position is None:
+            position, cls = index, node
+    if position is None or cls is None:
         return _failure(1, NO_CLASS)
-    cls = tree.body[position]
     collector = _Collector(with_operations)
     for earlier in tree.body[:position]:
         if isinstance(earlier, ast.ClassDef) and earlier.name == "Migration":  # Python runs its body too

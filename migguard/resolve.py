@@ -26,7 +26,7 @@ class Plan(NamedTuple):
     changes: list[Change]
     renames: list[tuple[str, str]]
     summary: str
-    move: "Move | None" = None
+    move: Move | None = None
     not_renumbered: str = ""
 
 
@@ -132,7 +132,7 @@ class Renumbering:
         return rewrite.rewrite_references(text, self.renames, self.repoints.get(key))
 
 
-def plan_renumber(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset(),
+def plan_renumber(project: Project, label: str, upstream_leaf: str, published: set[str] | frozenset[str] = frozenset(),
                   upstream_names: set[str] | frozenset[str] = frozenset()) -> Plan:
     """Move the branch's chain after `upstream_leaf`: renamed, re-pointed, every reference followed.
 
@@ -144,7 +144,7 @@ def plan_renumber(project: Project, label: str, upstream_leaf: str, published: s
     return compose(project, [plan])[0]
 
 
-def renumber_move(project: Project, label: str, upstream_leaf: str, published: set[str] = frozenset(),
+def renumber_move(project: Project, label: str, upstream_leaf: str, published: set[str] | frozenset[str] = frozenset(),
                   upstream_names: set[str] | frozenset[str] = frozenset()) -> Move:
     """Which of the app's migrations move where, or a Refusal saying why they cannot."""
     graph = project.graph
@@ -214,7 +214,7 @@ def _refuse_unread_migrations(project: Project, renumbering: Renumbering) -> Non
         if not issue.fatal or not issue.path.endswith(".py") or issue.path in scanned:
             continue
         try:
-            data, _ = files.read_bounded(os.path.join(project.root, issue.path), root_real)
+            data, _, _ = files.read_bounded(os.path.join(project.root, issue.path), root_real)
         except files.Unreadable as error:
             raise Refusal(f"{issue.path} {error}, so migguard cannot follow the renames into it") from None
         if any(name.encode() in data for name in renumbering.old_names):

@@ -1,8 +1,9 @@
 """What a commit's check depends on, found with one `git ls-tree` (imports nothing heavy)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from migguard import config as config_module, discovery, gitio
 from migguard.config import Config

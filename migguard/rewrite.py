@@ -153,11 +153,11 @@ def rewrite_references(source: str, renames: dict[Key, str],
     return bom + (code.replace("\n", "\r") if cr_only else code)
 
 
-def _quote_of(elements: list[cst.Element]) -> str:
+def _quote_of(elements: list[cst.BaseElement]) -> str:
     """The quote the list's strings use (single quotes when it has none)."""
     for element in elements:
-        for node in (element.value, *(getattr(element.value, "elements", None) and
-                                       [e.value for e in element.value.elements] or [])):
+        inner = element.value.elements if isinstance(element.value, (cst.List, cst.Tuple, cst.Set)) else ()
+        for node in (element.value, *(e.value for e in inner)):
             if isinstance(node, cst.SimpleString) and node.quote in ("'", '"'):
                 return node.quote
     return "'"
@@ -222,7 +222,8 @@ def _append_dependency(module: cst.Module, key: Key) -> cst.Module:
 
         @staticmethod
         def _with(updated: cst.Assign, container: cst.List | cst.Tuple, opening: cst.CSTNode,
-                  closing: cst.CSTNode, elements: list[cst.Element]) -> cst.Assign:
+                  closing: cst.CSTNode, elements: list[cst.BaseElement]) -> cst.Assign:
+            value: cst.List | cst.Tuple
             if isinstance(container, cst.List):
                 value = container.with_changes(lbracket=opening, rbracket=closing, elements=elements)
             else:

@@ -106,7 +106,7 @@ class DjangoProject:
         (root / "migration_modules.json").write_text("{}")
 
     @classmethod
-    def open(cls, root: Path) -> "DjangoProject":
+    def open(cls, root: Path) -> DjangoProject:
         """A project that already exists on disk."""
         project = cls.__new__(cls)
         project.root = root

@@ -11,36 +11,12 @@ import sysconfig
 from pathlib import Path
 
 from conftest import LOADER_SCRIPT, clean_env, git, run
+from real_projects import SETTINGS
 
-SETTINGS = """
-from oscar import INSTALLED_APPS as OSCAR_APPS
-from oscar.defaults import *  # noqa: F401,F403  (settings oscar reads at import time)
-SECRET_KEY = "x"
-INSTALLED_APPS = OSCAR_APPS + [
-    "wagtail.contrib.forms", "wagtail.contrib.redirects", "wagtail.contrib.settings",
-    "wagtail.contrib.search_promotions", "wagtail.contrib.simple_translation",
-    "wagtail.embeds", "wagtail.sites", "wagtail.users", "wagtail.snippets", "wagtail.documents",
-    "wagtail.images", "wagtail.search", "wagtail.admin", "wagtail.locales", "wagtail",
-    "modelcluster", "taggit",
-    "cms", "menus", "sekizai",
-    "allauth", "allauth.account", "allauth.socialaccount", "allauth.mfa", "allauth.usersessions", "allauth.idp.oidc",
-]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-SITE_ID = 1
-STATIC_URL = "/static/"
-LANGUAGES = [("en", "English")]
-CMS_TEMPLATES = [("base.html", "Base")]
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "OPTIONS": {
-    "context_processors": ["django.template.context_processors.request", "sekizai.context_processors.sekizai",
-                           "cms.context_processors.cms_settings"]}}]
-MIDDLEWARE = ["allauth.account.middleware.AccountMiddleware"]
-"""
 PACKAGES = ("wagtail", "oscar", "cms", "menus", "allauth", "taggit")
 
 
-def migguard(cwd: Path, *args: str) -> "tuple[int, str]":
+def migguard(cwd: Path, *args: str) -> tuple[int, str]:
     done = run([sys.executable, "-m", "migguard", *args], cwd, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout + done.stderr

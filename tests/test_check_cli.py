@@ -11,7 +11,7 @@ from conftest import DjangoProject, diverge, git, run
 from test_odd_shapes import EMPTY_MODELS, migration, write
 
 
-def migguard(cwd: Path, *args: str) -> "tuple[int, str, str]":
+def migguard(cwd: Path, *args: str) -> tuple[int, str, str]:
     done = run([sys.executable, "-m", "migguard", *args], cwd, check=False)
     return done.returncode, done.stdout, done.stderr
 

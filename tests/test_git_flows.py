@@ -180,7 +180,8 @@ def test_rebase_with_migrations_in_two_apps(repo: DjangoProject) -> None:
     git(repo.root, "add", "-A")
     git(repo.root, "commit", "-qm", "feature: two apps")
     git(repo.root, "checkout", "-q", "main")
-    repo.models("shop", "from django.db import models\n\n\nclass Item(models.Model):\n    name = models.CharField(max_length=9)\n    colour = models.CharField(max_length=9, default='')\n")
+    repo.models("shop", "from django.db import models\n\n\nclass Item(models.Model):\n    name = models.CharField(max_length=9)\n"
+                        "    colour = models.CharField(max_length=9, default='')\n")
     repo.models("api", person_models(BASE, DISCIPLINE))
     repo.makemigrations()
     git(repo.root, "add", "-A")

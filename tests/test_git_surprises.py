@@ -10,8 +10,9 @@ import pytest
 from conftest import DjangoProject, clean_env, diverge, git, person_models, run
 
 from test_fix import CITY, COUNTRY, DISCIPLINE, MIGRATIONS, TEAM, assert_django_happy
-from test_git_flows import (BASE, assert_bisectable, assert_clean_and_one_leaf, head_files, install, migguard, repo,
+from test_git_flows import (BASE, assert_bisectable, assert_clean_and_one_leaf, head_files, install, migguard,
                             migguard_lines)
+from test_git_flows import repo  # noqa: F401  (a fixture the tests take as a parameter)
 
 SHOP = """
 from django.db import models
@@ -161,8 +162,8 @@ def test_two_apps_whose_branch_migrations_depend_on_each_other(repo: DjangoProje
     assert "('api', '0003_person_country')" in (repo.root / "shop/migrations/0002_item_owner.py").read_text()
     done = git(repo.root, "rebase", "main")
     lines = migguard_lines(done)
-    assert any("api: renumbered after 0003_person_discipline: 0003_person_country -> 0004_person_country" in l for l in lines)
-    assert any("shop: renumbered after 0002_item_colour: 0002_item_owner -> 0003_item_owner" in l for l in lines)
+    assert any("api: renumbered after 0003_person_discipline: 0003_person_country -> 0004_person_country" in line for line in lines)
+    assert any("shop: renumbered after 0002_item_colour: 0002_item_owner -> 0003_item_owner" in line for line in lines)
     owner = (repo.root / "shop/migrations/0003_item_owner.py").read_text()
     assert "('api', '0004_person_country')" in owner and "('shop', '0002_item_colour')" in owner
     assert_bisectable(repo, "main")
@@ -251,6 +252,27 @@ def test_when_signing_fails_the_resolution_is_left_staged(repo: DjangoProject, t
     assert_clean_and_one_leaf(repo)
 
 
+def test_when_signing_fails_the_rebase_leaves_the_renumbering_staged_unfolded(repo: DjangoProject, tmp_path: Path) -> None:
+    """A key with a passphrase, no agent and no terminal: the hook cannot sign, so it writes no commit."""
+    diverge(repo, [COUNTRY], [DISCIPLINE])
+    signing(repo, tmp_path, passphrase="secret")
+    git(repo.root, "checkout", "-q", "feature")
+    no_agent = {name: value for name, value in clean_env().items() if name not in ("SSH_AUTH_SOCK", "SSH_ASKPASS", "DISPLAY")}
+    rebased = run(["git", "rebase", "--no-gpg-sign", "main"], repo.root, start_new_session=True,
+                  stdin=subprocess.DEVNULL, env=no_agent)
+    said = [line for line in migguard_lines(rebased) if "sign" in line]
+    assert len(said) == 1 and "could not sign the commits it would write" in said[0], migguard_lines(rebased)
+    assert "nothing was committed: the resolution is staged, commit it with `git commit`" in said[0]
+    assert git(repo.root, "reflog", "-1", "--format=%gs").stdout.startswith("rebase (finish)")  # no migguard commit
+    assert head_files(repo) == ["0001_initial.py", "0002_prev.py", "0003_person_country.py", "0003_person_discipline.py"]
+    staged = git(repo.root, "diff", "--cached", "--name-status", "-M").stdout.splitlines()
+    renamed = "\tapi/migrations/0003_person_country.py\tapi/migrations/0004_person_country.py"
+    assert any(line.startswith("R") and line.endswith(renamed) for line in staged), staged
+    run(["git", "-c", "commit.gpgsign=false", "commit", "-q", "-m", "Renumber migrations after rebase"], repo.root)
+    assert_clean_and_one_leaf(repo)
+    assert "0004_person_country.py" in head_files(repo)
+
+
 # 5. Advice that works --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content, state", [
@@ -317,7 +339,8 @@ def test_a_rebase_of_a_published_branch_writes_a_merge_commit_saying_why(repo: D
 def test_hook_output_carries_the_run_python_warning_and_force_advice(repo: DjangoProject) -> None:
     diverge(repo, [COUNTRY], [DISCIPLINE])
     path = repo.root / MIGRATIONS / "0003_person_discipline.py"
-    path.write_text(path.read_text().replace("    operations = [\n", "    operations = [\n        migrations.RunPython(migrations.RunPython.noop),\n"))
+    path.write_text(path.read_text().replace("    operations = [\n",
+                                             "    operations = [\n        migrations.RunPython(migrations.RunPython.noop),\n"))
     git(repo.root, "commit", "-qam", "main: data migration")
     done = git(repo.root, "merge", "--no-edit", "feature")
     assert any("api: warning: RunPython at api/migrations/0003_person_discipline.py" in line for line in migguard_lines(done))

@@ -17,7 +17,7 @@ from test_fix import assert_django_happy
 from test_odd_shapes import EMPTY_MODELS, migration, write
 
 
-def migguard(cwd: Path, *args: str) -> "tuple[int, str, str]":
+def migguard(cwd: Path, *args: str) -> tuple[int, str, str]:
     done = run([sys.executable, "-m", "migguard", *args], cwd, check=False)
     return done.returncode, done.stdout, done.stderr
 

@@ -53,7 +53,8 @@ def test_driver_writes_only_a(tmp_path: Path) -> None:
     status, result, err = driver(tmp_path, b"0002_prev\n", b"0003_a\n", b"0003_b\n")
     assert (status, result) == (0, b"0003_a\n0003_b\n")
     assert err.strip() == ("migguard: api/migrations/max_migration.txt now names 2 leaves (0003_a, 0003_b); "
-                           "a migguard hook resolves them when the merge or rebase completes, else (cherry-pick, revert, hooks off) run `migguard fix`")
+                           "a migguard hook resolves them when the merge or rebase completes, "
+                           "else (cherry-pick, revert, hooks off) run `migguard fix`")
     assert (tmp_path / "O").read_bytes() == b"0002_prev\n" and (tmp_path / "B").read_bytes() == b"0003_b\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A", "B", "O"]
 

@@ -19,10 +19,10 @@ NAMES = ("0001_initial", "0002_second", "0003_third_field", "__first__", "__late
 class _Anything:
     """`models.CharField(...)`, `migrations.AddField(...)`: any attribute, any call."""
 
-    def __getattr__(self, name: str) -> "_Anything":
+    def __getattr__(self, name: str) -> _Anything:
         return _Anything()
 
-    def __call__(self, *args: object, **kwargs: object) -> "_Anything":
+    def __call__(self, *args: object, **kwargs: object) -> _Anything:
         return _Anything()
 
 

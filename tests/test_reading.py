@@ -10,8 +10,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from conftest import DjangoProject, clean_env, git, run
@@ -23,13 +23,13 @@ from test_odd_shapes import EMPTY_MODELS, migration, write
 NOBODY = 65534
 
 
-def migguard(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> "tuple[int, str]":
+def migguard(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str]:
     done = run([sys.executable, "-m", "migguard", *args], cwd, check=False, env=env, timeout=timeout)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout + done.stderr
 
 
-def check(root: Path, *args: str, env: dict[str, str] | None = None) -> "tuple[int, dict]":
+def check(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
     status, out = migguard(root, "check", "--format", "json", *args, env=env)
     assert status in (0, 1), out
     return status, json.loads(out)

@@ -1,4 +1,5 @@
-"""The migrations shipped by wagtail and django-oscar: migguard's leaves equal Django's, app by app."""
+"""The migrations shipped by wagtail, django-oscar, django-cms and django-allauth, read where pip installed
+them: migguard's leaves equal Django's, app by app."""
 from __future__ import annotations
 
 import json
@@ -7,29 +8,12 @@ import sysconfig
 from pathlib import Path
 
 from conftest import LOADER_SCRIPT, run, clean_env
+from real_projects import SETTINGS
 
 from migguard.project import load_worktree
 
-SETTINGS = """
-from oscar import INSTALLED_APPS as OSCAR_APPS
-from oscar.defaults import *  # noqa: F401,F403  (settings oscar reads at import time)
-SECRET_KEY = "x"
-INSTALLED_APPS = OSCAR_APPS + [
-    "wagtail.contrib.forms", "wagtail.contrib.redirects", "wagtail.contrib.settings",
-    "wagtail.contrib.search_promotions", "wagtail.contrib.simple_translation",
-    "wagtail.embeds", "wagtail.sites", "wagtail.users", "wagtail.snippets", "wagtail.documents",
-    "wagtail.images", "wagtail.search", "wagtail.admin", "wagtail.locales", "wagtail",
-    "modelcluster", "taggit",
-]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-SITE_ID = 1
-STATIC_URL = "/static/"
-"""
 
-
-def test_wagtail_and_oscar_leaves_equal_djangos(tmp_path: Path) -> None:
+def test_installed_packages_leaves_equal_djangos(tmp_path: Path) -> None:
     (tmp_path / "real_settings.py").write_text(SETTINGS)
     done = run([sys.executable, "-c", LOADER_SCRIPT], tmp_path,
                env=clean_env(DJANGO_SETTINGS_MODULE="real_settings", PYTHONPATH=str(tmp_path)))
