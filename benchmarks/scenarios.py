@@ -12,6 +12,7 @@ from measure import Comparison, Group, Setup, Step
 from projects import Migrations, app_label, generate, git, init_repository, quiet_git
 
 PYTHON_START = "python -I -c pass"
+GATE_MAX_FILES = 50000  # the gates read at most this many files unless `git config migguard.maxFiles` says more
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,9 @@ class Project:
         git(self.root, self.env, "add", "-A")
         quiet_git(self.root, self.env, "commit", "-qm", "migguard install")
 
-    MAX_FILES = 50000
-
     def allow_size(self, repository: Path) -> None:
         """Above the gates' default limit of files (50,000), raise it (`git config migguard.maxFiles`), as a team would."""
-        if self.size + 1000 > self.MAX_FILES:
+        if self.size + 1000 > GATE_MAX_FILES:
             git(repository, self.env, "config", "migguard.maxFiles", str(2 * self.size))
 
     def app(self, index: int) -> str:
@@ -67,11 +66,10 @@ class Project:
     def git(self, *arguments: str) -> str:
         return quiet_git(self.root, self.env, *arguments)
 
-    def drop_caches(self, root: Path | None = None) -> None:
+    def drop_caches(self) -> None:
         """Delete migguard's caches (`<git common dir>/migguard/`, what `migguard uninstall` removes)."""
-        top = root or self.root
-        common = Path(git(top, self.env, "rev-parse", "--git-common-dir"))
-        shutil.rmtree((top / common) / "migguard", ignore_errors=True)
+        common = Path(git(self.root, self.env, "rev-parse", "--git-common-dir"))
+        shutil.rmtree(self.root / common / "migguard", ignore_errors=True)
 
     def clean(self, branch: str, start: str, root: Path | None = None) -> None:
         """Check out `branch` reset to `start`, untracked files removed (ignored ones kept), hooks off. Every table
@@ -216,7 +214,7 @@ def hook_group(project: Project) -> Group:
     notes = ["each hook is the shim `migguard install` wrote, run with the arguments, stdin and state files git gives it",
              "pre-push: every round pushes a new docs-only commit on top of the remote's tip (its first check)",
              "one untimed warm-up round"]
-    if project.size + 1000 > project.MAX_FILES:
+    if project.size + 1000 > GATE_MAX_FILES:
         notes.append(f"`git config migguard.maxFiles {2 * project.size}` (the gates read at most 50,000 files by default)")
     return Group("hooks", project.size, steps, comparisons, notes)
 
