@@ -105,16 +105,25 @@ def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) ->
         project = Project(tools, work / f"size-{size}", size)
         log(f"{size:,} migrations generated, committed and installed in {time.monotonic() - started:.0f} s")
         for build in groups_for(project, size, options, pairs):
-            started = time.monotonic()
-            groups: list[Group] = build()
-            log(f"{', '.join(group.name for group in groups)} at {size:,}: set up in {time.monotonic() - started:.0f} s")
-            for group in groups:
-                samples = run_group(group, pairs, log)
-                found = group_result(group, samples)
-                found["seconds"] = round(time.monotonic() - started, 1)
-                results["groups"].append(found)
+            try:
+                run_groups(build, size, pairs, options, results)
+            except (CommandFailed, RuntimeError) as error:  # said in the results; the other tables still run
+                log(f"FAILED at {size:,}: {error}")
+                results["errors"].append({"size": size, "error": str(error)})
                 save(options, results)
-                started = time.monotonic()
+
+
+def run_groups(build: Any, size: int, pairs: int, options: argparse.Namespace, results: dict[str, Any]) -> None:
+    started = time.monotonic()
+    groups: list[Group] = build()
+    log(f"{', '.join(group.name for group in groups)} at {size:,}: set up in {time.monotonic() - started:.0f} s")
+    for group in groups:
+        samples = run_group(group, pairs, log)
+        found = group_result(group, samples)
+        found["seconds"] = round(time.monotonic() - started, 1)
+        results["groups"].append(found)
+        save(options, results)
+        started = time.monotonic()
 
 
 def save(options: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -137,13 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": environment.machine(), "checkout": environment.checkout_state(options.checkout.resolve()),
         "settings": {"sizes": options.sizes, "pairs": options.pairs, "large": options.large, "large pairs": options.large_pairs,
                      "groups": options.groups, "django max": options.django_max, "flow sizes": options.flow_sizes},
-        "load before": environment.load(), "started": time.time(), "groups": [],
+        "load before": environment.load(), "started": time.time(), "groups": [], "errors": [],
     }
     try:
         measure(options, work, results)
-    except CommandFailed as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
     finally:
         save(options, results)
         if not options.keep:  # only now: deleting 100,000s of files takes minutes of disk time
@@ -155,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         options.markdown.write_text(text)
     print(text, end="")
-    return 0
+    return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":

@@ -198,7 +198,8 @@ def markdown(results: Result) -> str:
 
 def target_table(results: Result) -> list[str]:
     rows = targets(results)
-    lines = [f"### Targets (CPU time, at {target_size(results):,} migrations)", "", "| target | measured | met |", "|---|---|---|"]
+    lines = [f"**Failed** at {error['size']:,} migrations (that table is missing): {error['error']}" for error in results.get("errors", [])]
+    lines += [f"### Targets (CPU time, at {target_size(results):,} migrations)", "", "| target | measured | met |", "|---|---|---|"]
     for row in rows:
         met = "—" if row["met"] is None else ("yes" if row["met"] else "**no**")
         lines.append(f"| {row['target']} | {row['measured']} | {met} |")

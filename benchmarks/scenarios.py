@@ -75,6 +75,9 @@ class Project:
         """Check out `branch` reset to `start`, untracked files removed (ignored ones kept), hooks off. Every table
         starts from `main`, which always has one leaf per app (the two-leaf commit of `fix` is on its own branch)."""
         top = root or self.root
+        merge_head, rebase_state = git(top, self.env, "rev-parse", "--git-path", "MERGE_HEAD", "--git-path", "rebase-merge").splitlines()
+        (top / merge_head).unlink(missing_ok=True)  # left by a hook table that failed half-way
+        shutil.rmtree(top / rebase_state, ignore_errors=True)
         quiet_git(top, self.env, "checkout", "-q", "-f", "-B", branch, start)
         quiet_git(top, self.env, "clean", "-fdq")
 
