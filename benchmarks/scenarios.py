@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from measure import Comparison, Group, Setup, Step
 from projects import Migrations, app_label, generate, git, init_repository, quiet_git
 
 PYTHON_START = "python -I -c pass"
+RACY_SECONDS = 2.5  # a file changed less than 2 s before a run is "racily clean": git and migguard read it again
 GATE_MAX_FILES = 50000  # the gates read at most this many files unless `git config migguard.maxFiles` says more
 
 
@@ -48,6 +50,7 @@ class Project:
         self.root = directory / "project"
         self.root.mkdir(parents=True)
         self.apps = generate(self.root, size)
+        self.written = time.time()
         init_repository(self.root, self.env)
         self.allow_size(self.root)
         tools.call(self.root, "install")
@@ -65,6 +68,10 @@ class Project:
 
     def git(self, *arguments: str) -> str:
         return quiet_git(self.root, self.env, *arguments)
+
+    def settle(self) -> None:
+        """Wait until the last file written is RACY_SECONDS old, so that a warm run finds nothing racily clean."""
+        time.sleep(max(0.0, self.written + RACY_SECONDS - time.time()))
 
     def drop_caches(self) -> None:
         """Delete migguard's caches (`<git common dir>/migguard/`, what `migguard uninstall` removes)."""
@@ -112,6 +119,11 @@ def check_group(project: Project, django: bool) -> Group:
 
     def add_migration() -> None:
         incoming.add()
+        project.written = time.time()
+
+    def settle_and_drop_caches() -> None:
+        project.settle()
+        project.drop_caches()
 
     def commit_it() -> None:
         project.commit_all("one more migration")
@@ -120,7 +132,7 @@ def check_group(project: Project, django: bool) -> Group:
     steps = [
         project.python_start(warmups=0),
         project.step("git status (git's own stat check)", "git", "status", "--porcelain", warmups=0),
-        project.step("check (cold)", *check, before=project.drop_caches, warmups=0),
+        project.step("check (cold)", *check, before=settle_and_drop_caches, warmups=0),
         project.step("check (warm)", *check, warmups=0),
         project.step("check (incremental: one new migration)", *check, before=add_migration, warmups=0),
         project.step("check --rev (cold)", *rev, before=project.drop_caches, warmups=0),
@@ -137,7 +149,9 @@ def check_group(project: Project, django: bool) -> Group:
     notes = ["incremental: every round writes one new migration (new name, new bytes) at the end of an app's chain, "
              "lock file in step: untracked in the work tree for `check`, then committed for `check --rev`",
              "cold: `<git dir>/migguard/` (every cache) deleted before the run; no warm-up round (each warm run follows the "
-             "cold run of its round)"]
+             "cold run of its round)",
+             f"the cold work-tree run starts {RACY_SECONDS} s or more after the last file was written (a file changed in "
+             "the last 2 s is racily clean: git and migguard read it again on the next run)"]
     if django:
         manage = [tools.python, "manage.py"]
         django_steps = [
