@@ -166,13 +166,16 @@ def _check_with(root: str, common: Path, tree: str, entries: list[TreeEntry], co
     return problems, paths
 
 
-def evaluate(root: str, common: Path, tree: str, entries: dict[str, TreeEntry], base: Config,
+def evaluate(root: str, common: Path, tree: str, entries: dict[str, TreeEntry] | None, base: Config,
              limits: Limits, memo: Memo) -> Checked:
-    """Everything wrong with one commit's tree, under the trusted configuration and its own."""
+    """Everything wrong with one commit's tree, under the trusted configuration and its own
+    (`entries`: the tree's listing, None to list it only if the findings are not cached)."""
     key = f"gate{GATE_VERSION}-tree:{tree}:{base!r}:{limits!r}"
     cached = memo.results.get(key) or cache.load_result(common, key, "")
     if cached is not None:
         return Checked(tuple(cached["problems"]), frozenset(cached["packages"]), entries)
+    if entries is None:
+        entries = _listing(root, tree)
     listing = list(entries.values())
     own, own_problem = _own_config(root, listing)
     problems = [own_problem] if own_problem else []
@@ -254,13 +257,13 @@ def walk(root: str, common: Path, commits: list[tuple[str, str, list[str]]], bas
     results = []
     for commit, tree, parents in order:
         parent = states.get(parents[0]) if parents else None
-        if parents and (parent is None or parent.entries is None):
+        if parents and parent is None:
             parent_tree = gitio.text(["rev-parse", f"{parents[0]}^{{tree}}"], root)
-            parent = evaluate(root, common, parent_tree, _listing(root, parent_tree), base, limits, memo)
+            parent = evaluate(root, common, parent_tree, None, base, limits, memo)  # listed only if not cached
             states[parents[0]] = parent
-        if parent is not None and parent.entries is not None:
+        if parent is not None:
             changed = changes.get(commit, [])
-            entries = _apply(parent.entries, changed)
+            entries = _apply(parent.entries, changed) if parent.entries is not None else None
             if any(matters(change, parent, configs) for change in changed):
                 checked = evaluate(root, common, tree, entries, base, limits, memo)
             else:
@@ -269,7 +272,7 @@ def walk(root: str, common: Path, commits: list[tuple[str, str, list[str]]], bas
             if waiting[parents[0]] == 0:  # no other child needs its listing
                 states[parents[0]] = parent._replace(entries=None)
         else:
-            checked = evaluate(root, common, tree, _listing(root, tree), base, limits, memo)
+            checked = evaluate(root, common, tree, None, base, limits, memo)
         states[commit] = checked if waiting.get(commit) else checked._replace(entries=None)
         results.append((commit, checked))
     return results

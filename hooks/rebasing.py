@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from migguard import gitio, lockfile
 from migguard.config import load_directory
 from migguard.discovery import touches_migrations
-from migguard.project import Project
-from migguard.resolve import Plan, Renumbering
-from migguard.rewrite import RewriteError
+
+if TYPE_CHECKING:  # libcst comes with resolve and rewrite: imported only once there is something to rewrite
+    from migguard.project import Project
+    from migguard.resolve import Plan, Renumbering
 
 
 class FoldError(Exception):
@@ -59,6 +60,7 @@ def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:
     if result is None or not result.paths:
         return 0
     from migguard.hooks.commits import SigningError
+    from migguard.resolve import Renumbering
 
     short = gitio.text(["rev-parse", "--short", onto], root)
     renumbering = Renumbering([plan.move for plan in result.plans if plan.move is not None])
@@ -80,6 +82,7 @@ def record(root: str, onto: str, short: str, plans: list[Plan], paths: list[str]
     """Fold the renumbering into the rebased commits (else one commit on top), then the merge migrations on top."""
     from migguard.hooks.commits import commit_on_top, signing_wanted, tree_with
     from migguard.hooks.runner import say
+    from migguard.resolve import Renumbering
 
     renumbered = [plan for plan in plans if plan.move is not None]
     merged = [plan for plan in plans if plan.move is None]
@@ -129,6 +132,7 @@ def decide_renames(root: str, project: Project, plans: list[Plan]) -> list[Plan]
     to a migration about to be renamed (it must follow the rename, else the app is merged)."""
     from migguard.fixing import merge_instead
     from migguard.hooks.runner import own_line, say
+    from migguard.resolve import Renumbering
 
     renaming = [plan for plan in plans if plan.move is not None and plan.renames]
     if not renaming:
@@ -315,6 +319,8 @@ class TreeTransform:
                 text = self.texts.get(entry.oid)
                 if text is None:
                     continue
+                from migguard.rewrite import RewriteError
+
                 try:
                     after = self.renumbering.rewrite(key, text)
                 except RewriteError as error:

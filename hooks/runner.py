@@ -13,6 +13,7 @@ from migguard import gitio
 from migguard.config import ConfigError, load_directory
 from migguard.discovery import touches_migrations
 from migguard.errors import InputError
+from migguard.hooks.idle import read_stdin
 
 if TYPE_CHECKING:
     from migguard import fixing
@@ -65,13 +66,14 @@ def resolve(root: str, strategy: str, upstream_rev: str | None, committed: bool,
             decide: fixing.Decide | None = None) -> fixing.FixResult | None:
     """`resolve_project` for each project of the repository (several when `projects` is configured),
     as one result."""
-    from migguard import fixing
     from migguard.monorepo import scopes
 
     results = [found for scope in scopes(load_directory(root).projects)
                if (found := resolve_project(root, strategy, upstream_rev, committed, scope, decide)) is not None]
     if len(results) <= 1:
         return results[0] if results else None
+    from migguard import fixing
+
     return fixing.FixResult(max(found.status for found in results), [line for found in results for line in found.lines],
                             [plan for found in results for plan in found.plans],
                             [label for found in results for label in found.unresolved],
@@ -83,8 +85,8 @@ def resolve_project(root: str, strategy: str, upstream_rev: str | None, committe
     """Run `fix` on the work tree and say everything but the summaries (the caller says where those went).
 
     Nothing is parsed in full unless an app has several leaves: `committed` work is asked of the
-    cached `check --rev HEAD` first, work in progress of a quick read of the work tree."""
-    from migguard import fixing
+    cached `check --rev HEAD` first, work in progress of a quick read of the work tree. Nothing that
+    writes (libcst, GitPython) is imported before an app is known to have several leaves."""
     from migguard.project import load_worktree
 
     committed_leaves: dict[str, list[str]] = {}
@@ -107,6 +109,8 @@ def resolve_project(root: str, strategy: str, upstream_rev: str | None, committe
             apps.remove(label)
     if not apps:
         return None
+    from migguard import fixing
+
     upstream = _leaves_at(root, upstream_rev, scope) if upstream_rev and strategy == "renumber" else None
     result = fixing.fix(root, strategy, apps=apps, upstream=upstream, project=project, stage=True, decide=decide)
     summaries = {plan.summary for plan in result.plans}
@@ -249,17 +253,18 @@ def pre_receive(arguments: list[str], root: str, stdin: str) -> int:
     return gate.pre_receive(arguments, root, stdin)
 
 
-STDIN_HOOKS = {"post-rewrite", "pre-push", "pre-receive"}
 
 
-def main(arguments: list[str]) -> int:
+def main(arguments: list[str], stdin: str | None = None) -> int:
+    """`migguard hook NAME ARGS...`; `stdin` is what git wrote to the hook when the caller read it already."""
     if not arguments:
         print("migguard hook: usage: hook NAME [ARGS]", file=sys.stderr)
         return 2
     name, rest = arguments[0], arguments[1:]
     if os.environ.get("MIGGUARD") == "0" and name not in GATES:
         return 0  # the gates ignore it: `git push --no-verify` skips pre-push, nothing skips pre-receive
-    stdin = sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
+    if stdin is None:
+        stdin = read_stdin(name)
     root = os.getcwd()
     try:
         if name == "post-merge":

@@ -1,10 +1,11 @@
 """Caches in `<git-common-dir>/migguard/`, keyed by git object ids: exact, safe to delete,
-and safe with two processes at once (each write goes to a temporary file, then `os.replace`)."""
+and safe with two processes at once (each write goes to a temporary file, then `os.replace`).
+Results of `check` live in `migguard.results`."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from migguard.reader import MigrationSource
-
-RESULTS_KEPT = 64
-
 
 def _atomic_write(path: Path, data: bytes) -> None:
     import tempfile
@@ -38,13 +36,29 @@ def directory(common_dir: Path) -> Path:
 
 
 class ParseCache:
-    """What the reader found in each migration blob (and each `apps.py`), by git blob id."""
+    """What the reader found in each migration blob (and each `apps.py`), by git blob id.
+
+    New entries go to a small file of their own (a run that parsed one new migration does not
+    rewrite twenty thousand); past DELTAS_KEPT such files, one run folds them into the main file
+    and deletes the ones it read. Two processes at once can at worst lose entries (read again
+    later), never mix them: each file is written whole, then renamed into place."""
+
+    DELTAS_KEPT = 16
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, object] = {}
+        self.entries: dict[str, object] = _load_dict(path)
+        self.added: dict[str, object] = {}
         self.dirty = False
-        self.entries = _load_dict(path)
+        self.deltas: list[Path] = []
+        prefix = path.name.removesuffix(".pickle") + ".delta-"
+        try:
+            names = sorted(name for name in os.listdir(path.parent) if name.startswith(prefix))
+        except OSError:
+            names = []
+        for name in names:
+            self.deltas.append(path.parent / name)
+            self.entries.update(_load_dict(path.parent / name))
 
     @classmethod
     def for_common_dir(cls, common_dir: Path) -> Self:
@@ -58,12 +72,26 @@ class ParseCache:
 
     def put(self, oid: str, source: object) -> None:
         self.entries[oid] = source
+        self.added[oid] = source
         self.dirty = True
 
     def save(self) -> None:
-        if self.dirty:
+        if not self.dirty:
+            return
+        self.dirty = False
+        if len(self.deltas) < self.DELTAS_KEPT and len(self.added) * 4 < max(len(self.entries), 1):
+            name = f"{self.path.name.removesuffix('.pickle')}.delta-{time.time_ns():020d}-{os.getpid()}.pickle"
+            _save_dict(self.path.parent / name, self.added)
+            self.deltas.append(self.path.parent / name)
+        else:
             _save_dict(self.path, self.entries)
-            self.dirty = False
+            for delta in self.deltas:  # only those folded in: a delta written since by another process stays
+                try:
+                    delta.unlink()
+                except OSError:
+                    pass
+            self.deltas = []
+        self.added = {}
 
 
 RACY_NS = 2_000_000_000
@@ -96,9 +124,12 @@ class WorktreeIndex:
         return entry[1]
 
     def record(self, key: str, signature: Signature, oid: str, now_ns: int) -> None:
+        """`oid` was just read from the file (`now_ns`: before reading). A racily clean entry gets the new
+        time too, as git re-stamps its index: else a file changed just before a run is read on every run."""
         self.seen.add(key)
         entry = self.entries.get(key)
-        if entry is None or entry[0] != signature or entry[1] != oid:
+        if (entry is None or entry[0] != signature or entry[1] != oid
+                or (max(signature[1], signature[2]) >= entry[2] - RACY_NS and now_ns > entry[2])):
             self.entries[key] = (signature, oid, now_ns)
             self.dirty = True
 
@@ -116,8 +147,10 @@ class WorktreeIndex:
 def _load_dict(path: Path) -> dict[str, Any]:
     import pickle
 
+    from migguard.collector import paused
+
     try:
-        with open(path, "rb") as stream:
+        with open(path, "rb") as stream, paused():
             loaded = pickle.load(stream)
         return loaded if isinstance(loaded, dict) else {}
     except Exception:
@@ -160,26 +193,14 @@ def find_common_dir(root: str) -> Path | None:
     return Path(os.path.realpath(git_dir))
 
 
-def _result_path(common_dir: Path, tree: str, under: str) -> Path:
-    key = hashlib.sha1(f"{__version__}\0{tree}\0{under}".encode()).hexdigest()
-    return directory(common_dir) / "results" / f"{key}.json"
-
-
 def load_result(common_dir: Path, tree: str, under: str) -> dict[str, Any] | None:
-    try:
-        with open(_result_path(common_dir, tree, under), encoding="utf-8") as stream:
-            result = json.load(stream)
-        return result if isinstance(result, dict) else None
-    except (OSError, ValueError):
-        return None
+    """The result cached under `tree` (a tree id or another key) for folder `under`, or None."""
+    from migguard import results
+
+    return results.load(common_dir, tree, under)
 
 
 def store_result(common_dir: Path, tree: str, under: str, result: dict[str, Any]) -> None:
-    path = _result_path(common_dir, tree, under)
-    _atomic_write(path, json.dumps(result).encode())
-    try:
-        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for stale in kept[RESULTS_KEPT:]:
-            stale.unlink()
-    except OSError:
-        pass
+    from migguard import results
+
+    results.store(common_dir, tree, under, result)

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from migguard import cache, gitio
 from migguard.errors import InputError
-
-SCHEMA_VERSION = 1  # `"version"` in `check --format json`; results cached under another are read again
+from migguard.results import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from migguard.project import Project
@@ -54,11 +53,10 @@ def check_worktree(path: str | Path | None = None) -> dict[str, Any]:
     """Check the migrations below `path` (default: the whole repository) as they are on disk.
 
     Paths in the result are relative to the repository's top (to PATH outside git)."""
-    from migguard.project import load_projects
-    from migguard.report import check_results
+    from migguard.project import checked_worktree
 
     root, under = locate(path)
-    return check_results(load_projects(root, under=under))
+    return checked_worktree(root, under)
 
 
 def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""Plain git plumbing through subprocess: cheap enough for hooks (no `import git`)."""
+"""Plain git plumbing: cheap enough for hooks (no `import git`, and no `import subprocess` where
+`os.posix_spawnp` exists: importing it costs a hook more than running git does)."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+from migguard import processes
 from migguard.errors import InputError
 
 
@@ -28,9 +29,22 @@ def git_env() -> dict[str, str]:
     return env
 
 
+class Done(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def spawn(args: list[str], cwd: str | Path, input: bytes | None = None, env: dict[str, str] | None = None) -> Done:
+    """Run git in `cwd` and collect its output, like `subprocess.run(..., capture_output=True)`.
+
+    Without `input`, git's stdin is this process's. Raises OSError when git cannot be started."""
+    return Done(*processes.run_git(args, cwd, input, env))
+
+
 def run(args: list[str], cwd: str | Path, input: bytes | None = None, check: bool = True, env: dict[str, str] | None = None) -> bytes:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
+        done = spawn(args, cwd, input, env)
     except FileNotFoundError as error:
         raise GitError("git is not installed or not on PATH.") from error
     except OSError as error:
@@ -72,11 +86,13 @@ def resolve_tree(cwd: str | Path, rev: str) -> tuple[Path, str, str]:
     """The git common directory, the path prefix of `cwd` and the root tree id of `rev`: one git call."""
     if not Path(cwd).is_dir():
         raise GitError(f"{cwd} is not a directory.")
-    done = subprocess.run(
-        ["git", "rev-parse", "--git-common-dir", "--show-prefix", "--verify", "--end-of-options", f"{rev}^{{tree}}"],
-        cwd=cwd, capture_output=True, encoding="utf-8", errors="surrogateescape",
-    )
-    lines = done.stdout.split("\n")
+    try:
+        done = spawn(["rev-parse", "--git-common-dir", "--show-prefix", "--verify", "--end-of-options", f"{rev}^{{tree}}"], cwd)
+    except FileNotFoundError as error:
+        raise GitError("git is not installed or not on PATH.") from error
+    except OSError as error:
+        raise GitError(f"git could not run ({error.strerror or error}).") from error
+    lines = done.stdout.decode("utf-8", "surrogateescape").split("\n")
     if done.returncode != 0:
         if len(lines) < 2:
             raise GitError(f"{Path(cwd).resolve()} is not inside a git repository.")

@@ -5,6 +5,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from migguard.collector import paused
 from migguard.errors import InputError
 from migguard.reader import Dependency, MigrationSource
 
@@ -78,7 +79,8 @@ class Graph:
         """Nodes of `app` with no child in `app`; remembered once the graph is complete."""
         if app in self._leaves:
             return self._leaves[app]
-        return [k for k in self.app_nodes(app) if all(c[0] != app for c in self.children[k])]
+        children = self.children
+        return [k for k in self.app_nodes(app) if not children[k] or all(c[0] != app for c in children[k])]
 
     def freeze(self) -> None:
         """The graph will not change any more: remember each app's leaves."""
@@ -108,7 +110,12 @@ class Graph:
 
     def _acyclic(self) -> bool:
         """Kahn's algorithm: every real node can be removed parents first."""
-        waiting = {key: sum(1 for p in self.parents[key] if p in self.nodes) for key in self.nodes}
+        nodes, parents, children = self.nodes, self.parents, self.children
+        waiting = {key: len(parents[key]) for key in nodes}
+        for other in parents.keys() - nodes:  # a missing parent (each edge is kept on both sides)
+            for child in children[other]:
+                if child in waiting:
+                    waiting[child] -= 1
         ready = [key for key, count in waiting.items() if count == 0]
         removed = 0
         while ready:
@@ -152,18 +159,36 @@ def build(migrations: Mapping[Key, MigrationSource], django_version: str = "") -
 
     `django_version` ("5.2", "6.0", ...) chooses how squashes of squashes load; "" means the installed
     Django's way, found only when such a squash exists (the newest way when none is installed)."""
+    with paused():
+        return _build(migrations, django_version)
+
+
+def _build(migrations: Mapping[Key, MigrationSource], django_version: str) -> tuple[Graph, list[GraphError]]:
     graph = Graph()
-    graph.nodes = set(migrations)
-    graph.parents = {key: set() for key in migrations}
-    graph.children = {key: set() for key in migrations}
+    nodes: set[Key] = set(migrations)
+    parents: dict[Key, set[Key]] = {key: set() for key in migrations}
+    children: dict[Key, set[Key]] = {key: set() for key in migrations}
+    graph.nodes, graph.parents, graph.children = nodes, parents, children
+    by_app = graph.by_app
     for key in migrations:
-        graph.by_app.setdefault(key[0], set()).add(key)
-    apps = set(graph.by_app)
-    ordered = sorted(migrations.items())
-    for key, migration in ordered:
+        if key[0] in by_app:
+            by_app[key[0]].add(key)
+        else:
+            by_app[key[0]] = {key}
+    apps = set(by_app)
+    ordered = [(key, migrations[key]) for key in sorted(migrations)]
+    for key, migration in ordered:  # `add_dependency` inlined: the same edges, each missing parent noted once
+        app = key[0]
         for dependency in migration.dependencies:
-            if dependency.app == key[0] and dependency.name != "__first__" and not dependency.swappable:
-                graph.add_dependency(key, (dependency.app, dependency.name), key, dependency.line)
+            if dependency.app == app and dependency.name != "__first__" and not dependency.swappable:
+                named = (app, dependency.name)
+                if named not in parents:
+                    parents[named] = set()
+                    children[named] = set()
+                    if named not in nodes:
+                        graph.dummies[named] = (key, dependency.line)
+                children[named].add(key)
+                parents[key].add(named)
     for key, migration in ordered:
         for dependency in migration.dependencies:
             if dependency.app == key[0]:

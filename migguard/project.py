@@ -6,9 +6,10 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from migguard import cache, config as config_module, discovery, files, gitio, graph as graph_module, lockfile, monorepo, reader
+from migguard.collector import paused
 from migguard.config import Config
 from migguard.errors import InputError
 from migguard.discovery import Package
@@ -151,18 +152,96 @@ class _WorktreeFiles:
 
 def load_worktree(root: str | Path, config: Config | None = None, full: bool = False,
                   scope: str | None = None) -> Project:
-    """Read the migrations below `root` from disk (only project `scope`'s, when given)."""
+    """Read the migrations below `root` from disk (only project `scope`'s, when given).
+
+    `full`: the migrations of each app with several leaves also carry their operations (what `fix`
+    compares); everything else is read once per blob, through the parse cache."""
     root, config, packages, problems = _worktree(root, config)
     if scope is not None:
         packages = monorepo.select(packages, config.projects, scope)
-    return _load_worktree_packages(root, config, packages, problems, full, [scope or ""])[0]
+    project = _load_worktree_packages(root, config, packages, problems, False, [scope or ""])[0]
+    return with_operations(project) if full else project
 
 
 def load_projects(root: str | Path, config: Config | None = None, full: bool = False, under: str = "") -> list[Project]:
     """One Project per project folder below `under` (one in all when `projects` is not configured)."""
     root, config, packages, problems = _worktree(root, config)
     packages = [package for package in packages if monorepo.inside(package.path, under)]
-    return _load_worktree_packages(root, config, packages, problems, full, monorepo.scopes(config.projects, under))
+    projects = _load_worktree_packages(root, config, packages, problems, False, monorepo.scopes(config.projects, under))
+    return [with_operations(project) for project in projects] if full else projects
+
+
+def checked_worktree(root: str | Path, under: str = "") -> dict[str, Any]:
+    """`check`'s result for the work tree below `under`: answered from the results cache when every
+    file read is known by its blob id without reading it (the work-tree index, stat-checked like git's
+    own) and the same contents were checked before; else checked, and cached under those blob ids."""
+    from migguard import results
+    from migguard.report import check_results
+
+    root, config, packages, problems = _worktree(root, None)
+    packages = [package for package in packages if monorepo.inside(package.path, under)]
+    scopes = monorepo.scopes(config.projects, under)
+    common_dir = cache.find_common_dir(root)
+    if common_dir is None:
+        return check_results(_load_worktree_packages(root, config, packages, problems, False, scopes))
+    source = _WorktreeFiles(root, common_dir)
+    key = _worktree_key(source, config, packages, problems, under)
+    if key is not None:
+        found = results.load(common_dir, key, "")
+        if found is not None and found.get("version") == results.SCHEMA_VERSION:
+            return found
+    projects = _split(root, config, packages, source, False, cache.ParseCache.for_common_dir(common_dir), problems,
+                      scopes, relative_to=root)
+    source.save()
+    result = check_results(projects)
+    key = _worktree_key(source, config, packages, problems, under)  # every file just read is known now
+    if key is not None:
+        results.store(common_dir, key, "", result)
+    return result
+
+
+def _worktree_key(source: _WorktreeFiles, config: Config, packages: list[Package], problems: list[tuple[str, str]],
+                  under: str) -> str | None:
+    """A digest of everything a work-tree check reads, by blob id; None when any file is not known unread
+    (changed since it was last read, too recently changed to trust its stat, not a regular file...)."""
+    digest = hashlib.sha1(repr(("worktree", under, config, problems)).encode("utf-8", "surrogateescape"))
+    for package in packages:
+        ids = []
+        for key in (package.lock, package.app_config, *[package.modules[name] for name in sorted(package.modules)]):
+            oid = source.identify(key) if key is not None else ""
+            if oid is None:
+                return None
+            ids.append(oid)
+        digest.update(repr((package.path, sorted(package.modules), package.notes, ids)).encode("utf-8", "surrogateescape"))
+    return "worktree:" + digest.hexdigest()
+
+
+def with_operations(project: Project) -> Project:
+    """Read the migrations of the apps with several leaves again, in full (with their operations).
+
+    A file whose graph attributes or problems read differently now changed while migguard read
+    it: InputError, rather than operations and a graph from two different contents."""
+    root_real = os.path.realpath(project.root)
+    for label in sorted(project.conflicts()):
+        for name, key in sorted(project.apps[label].files.items()):
+            known = project.migrations.get((label, name))
+            if known is None:
+                continue
+            try:
+                data, _, _ = files.read_bounded(key, root_real)
+            except files.Unreadable as error:
+                raise InputError(f"{project.file_of((label, name))} {error}") from None
+            source = reader.read_full(data)
+            file = project.file_of((label, name))
+            if source._replace(operations=None) == known._replace(operations=None):
+                project.migrations[(label, name)] = source
+                continue
+            failed = [problem for problem in source.problems if problem.fatal and problem not in known.problems]
+            if failed and source.operations is None and not source.dependencies:  # only the full read failed
+                project.issues += [Issue(file, problem.line, f"{file} {problem.message}") for problem in failed]
+                continue
+            raise InputError(f"{file} changed while migguard was reading it; run the command again.")
+    return project
 
 
 def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], list[tuple[str, str]]]:
@@ -231,6 +310,13 @@ APP_CONFIG_PREFIX = "apps.py:"
 def _assemble(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles, full: bool,
               parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]],
               relative_to: str | None = None, scope: str = "") -> Project:
+    with paused():
+        return _assemble_unpaused(root, config, packages, source, full, parse_cache, problems, relative_to, scope)
+
+
+def _assemble_unpaused(root: str, config: Config, packages: list[Package], source: _RevisionFiles | _WorktreeFiles,
+                       full: bool, parse_cache: cache.ParseCache | None, problems: list[tuple[str, str]],
+                       relative_to: str | None, scope: str) -> Project:
     issues = [Issue(path, 1, f"{path} {message}") for path, message in problems]
 
     def shown(key: str) -> str:

@@ -1,10 +1,10 @@
 """The result of `check` as plain values, and its text, JSON and GitHub forms."""
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing and json cost a repeated `check --rev` more than its answer
 if TYPE_CHECKING:
+    from typing import Any
+
     from migguard.project import Project
 
 
@@ -15,7 +15,7 @@ def check_result(project: Project) -> dict[str, Any]:
 
 def check_results(projects: list[Project]) -> dict[str, Any]:
     """One result for every project of the repository (several in a monorepo, each its own label namespace)."""
-    from migguard.checking import SCHEMA_VERSION
+    from migguard.results import SCHEMA_VERSION
     from migguard.monorepo import qualified
 
     apps: list[dict[str, Any]] = []
@@ -78,6 +78,8 @@ def as_text(result: dict[str, Any]) -> str:
 
 
 def as_json(result: dict[str, Any]) -> str:
+    import json
+
     return json.dumps(result, indent=2)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from migguard import config as config_module, discovery, gitio
+from migguard.collector import paused
 from migguard.config import Config
 from migguard.discovery import Package
 from migguard.gitio import TreeEntry
@@ -77,6 +78,11 @@ def config_at(cwd: str | Path, rev: str) -> Config:
 
 def revision_inputs(cwd: str | Path, rev: str, under: str | None = None) -> RevisionInputs:
     """List commit `rev`'s tree once and find its configuration and migration packages."""
+    with paused():
+        return _revision_inputs(cwd, rev, under)
+
+
+def _revision_inputs(cwd: str | Path, rev: str, under: str | None) -> RevisionInputs:
     try:
         common, prefix, tree = gitio.resolve_tree(cwd, rev)
         entries = gitio.ls_tree(cwd, tree)

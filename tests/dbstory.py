@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from collections.abc import Iterator
 
-from conftest import DjangoProject, clean_env, git, person_models, run
+from conftest import DjangoProject, clean_env, commit_models, git, person_models, run
 
 DATABASE_OVERRIDE = """
 _database = BASE_DIR / "database.json"
@@ -44,15 +44,16 @@ from migguard.django import schema
 
 def dump(alias):
     connection = connections[alias]
-    rows = {}
+    rows, columns = {}, {}
     with connection.cursor() as cursor:
         for table in sorted(connection.introspection.table_names(cursor)):
             if table != "django_migrations":
                 cursor.execute("SELECT * FROM " + connection.ops.quote_name(table))
                 rows[table] = sorted([[str(value) for value in row] for row in cursor.fetchall()])
+                columns[table] = [column[0] for column in cursor.description]
         cursor.execute("SELECT app, name FROM django_migrations")
         recorded = sorted(list(row) for row in cursor.fetchall())
-    return {"rows": rows, "schema": schema.snapshot(connection), "recorded": recorded}
+    return {"rows": rows, "columns": columns, "schema": schema.snapshot(connection), "recorded": recorded}
 
 
 def exit_status(*args, **options):
@@ -75,6 +76,11 @@ for step in request["steps"]:
         from api.models import Person
         from shop.models import Order
         Order.objects.create(person=Person.objects.get(name="Ada"), total="12.50")
+    elif step == "profiles":
+        from healthcare.models import Billing, Payment, UserProfile
+        ada = UserProfile.objects.create(name="Ada", role="doctor")
+        UserProfile.objects.create(name="Grace", role="nurse")
+        Payment.objects.create(billing=Billing.objects.create(profile=ada, amount="12.50"))
     elif step == "dump":
         out["dump"] = dump("default")
     elif step == "checks":
@@ -182,3 +188,75 @@ def with_origin(project: DjangoProject) -> None:
 
 def saved_file(output: str) -> Path:
     return Path(output.rsplit("restoring them: ", 1)[1].strip())
+
+
+PROFILE = """
+from django.db import models
+
+
+class UserProfile(models.Model):
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length={length}, choices={choices}, default="nurse")
+    phone = models.CharField(max_length=20, default="")
+{more}"""
+
+BILLING = """
+
+class Billing(models.Model):
+    profile = models.ForeignKey(UserProfile, on_delete=models.CASCADE)
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+
+    class Meta:
+        db_table = "billings"
+
+
+class Payment(models.Model):
+    billing = models.ForeignKey(Billing, on_delete=models.CASCADE)
+    paid_at = models.DateTimeField(auto_now_add=True)
+"""
+
+ROLES = [("doctor", "Doctor"), ("nurse", "Nurse")]
+
+
+def profiles(length: int = 20, roles: list = ROLES, billing: bool = False) -> str:
+    return PROFILE.format(length=length, choices=repr(roles), more=BILLING if billing else "")
+
+
+def superseded_story(root: Path) -> None:
+    """Story (b). main: app `healthcare` (UserProfile; 0001, 0002) and then `0003_billing_payment` creating the
+    `billings` table, as a server applied it. Branches `choices` and `length` delete that 0003 and let
+    makemigrations write a different 0003 creating the same tables and altering `role`: its choices only, or its
+    max_length 20 -> 32. settings.py reads an untracked database.json (else SQLite)."""
+    project = DjangoProject(root)
+    with open(root / "settings.py", "a") as handle:
+        handle.write(DATABASE_OVERRIDE)
+    with open(root / ".gitignore", "a") as handle:
+        handle.write("database.json\n*.sqlite3\n")
+    project.add_app("healthcare", profiles().replace('    phone = models.CharField(max_length=20, default="")\n', ""))
+    project.makemigrations("healthcare")
+    project.models("healthcare", profiles())
+    project.makemigrations("healthcare")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "healthcare: UserProfile")
+    commit_models(project, "healthcare", profiles(billing=True), "billing_payment", "healthcare: billing")
+    for branch, models in (("choices", profiles(roles=[*ROLES, ("admin", "Admin")], billing=True)),
+                           ("length", profiles(length=32, billing=True))):
+        git(root, "checkout", "-q", "-b", branch, "main")
+        git(root, "rm", "-q", "healthcare/migrations/0003_billing_payment.py")
+        project.models("healthcare", models)
+        project.makemigrations("healthcare")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", f"healthcare: billing again, role {branch}")
+    git(root, "checkout", "-q", "main")
+
+
+def new_migration(project: DjangoProject) -> str:
+    """The name of the 0003 makemigrations wrote on the checked-out branch."""
+    return next(project.root.glob("healthcare/migrations/0003_*.py")).stem
+
+
+def rows_by_column(dumped: dict) -> dict:
+    """Each table's rows as sorted {column: value} items: the same whatever order a table rebuild left the columns in."""
+    return {table: sorted(sorted(zip(dumped["columns"][table], row, strict=True)) for row in rows)
+            for table, rows in dumped["rows"].items()}

@@ -42,6 +42,8 @@ def status(settings: str | None, database: str | None, output: str) -> None:
 @click.option("--settings", metavar="MODULE", help="Django settings module (as for `db status`).")
 @click.option("--database", metavar="ALIAS", help="Database alias (default: default).")
 @click.option("--apply", "apply", is_flag=True, help="Do it (default: show the plan, its SQL and its proof).")
-def repair(settings: str | None, database: str | None, apply: bool) -> None:
+@click.option("--allow-delta", is_flag=True, help="A superseded migration: when the schema differs from the new "
+              "history but equals the old one, also apply the difference (Django's autodetector, old to new).")
+def repair(settings: str | None, database: str | None, apply: bool, allow_delta: bool) -> None:
     """Rename stale rows, apply what they now stand on, prove the schema. Exit 0 done, 1 refused, 2 cannot run."""
-    sys.exit(_run(settings, {"command": "repair", "database": database, "apply": apply}))
+    sys.exit(_run(settings, {"command": "repair", "database": database, "apply": apply, "allow_delta": allow_delta}))

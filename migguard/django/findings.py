@@ -9,6 +9,7 @@ from migguard.django import history
 
 Key = tuple[str, str]
 REPAIRABLE = ("renamed", "both_names")
+STOPS_MIGRATE = (*REPAIRABLE, "superseded")  # the guarded migrate stops before any SQL for these
 
 
 class Facts(NamedTuple):

@@ -8,7 +8,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 
 def blocking_findings(connection: Any, root: str) -> list[Any]:
-    """The renamed and both_names findings; one query and no git call when every recorded name exists."""
+    """The renamed, both_names and superseded findings; one query and no git call when every recorded name exists."""
     recorder = MigrationRecorder(connection)
     if not recorder.has_table():
         return []
@@ -19,6 +19,6 @@ def blocking_findings(connection: Any, root: str) -> list[Any]:
     if all(key in known or key in replaced for key in recorded):
         return []
     from migguard.django import service
-    from migguard.django.findings import REPAIRABLE
+    from migguard.django.findings import STOPS_MIGRATE
 
-    return [finding for finding in service.findings(connection, root) if finding.code in REPAIRABLE]
+    return [finding for finding in service.findings(connection, root) if finding.code in STOPS_MIGRATE]

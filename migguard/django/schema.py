@@ -60,34 +60,48 @@ def _constraint(details: dict[str, Any]) -> str:
 
 
 def differences(actual: Schema, expected: Schema) -> list[str]:
-    """What `actual` (the repaired database) has that `expected` (built from scratch) has not, and back."""
+    """What `actual` (the database) has that `expected` (built from scratch along the migrations) has not, and back.
+
+    One line each, e.g. `healthcare_userprofile.role: varchar(20) in the database, varchar(32) in the migrations`."""
     lines = []
     for table in sorted(set(actual) | set(expected)):
         if table not in expected:
-            lines.append(f"table {table}: in the database, not in a fresh one")
+            lines.append(f"table {table}: in the database, not in the migrations")
             continue
         if table not in actual:
-            lines.append(f"table {table}: missing (a fresh database has it)")
+            lines.append(f"table {table}: missing (the migrations create it)")
             continue
         ours, theirs = actual[table]["columns"], expected[table]["columns"]
         for column in sorted(set(ours) | set(theirs)):
             if column not in theirs:
-                lines.append(f"{table}.{column}: in the database, not in a fresh one")
+                lines.append(f"{table}.{column}: in the database, not in the migrations")
             elif column not in ours:
-                lines.append(f"{table}.{column}: missing (a fresh database has it)")
+                lines.append(f"{table}.{column}: missing (the migrations create it)")
             elif ours[column] != theirs[column]:
-                lines.append(f"{table}.{column}: {_describe(ours[column])} vs {_describe(theirs[column])} in a fresh one")
+                lines.append(f"{table}.{column}: {_pair(ours[column], theirs[column])} in the migrations")
         extra = sorted(set(actual[table]["constraints"]) - set(expected[table]["constraints"]))
         missing = sorted(set(expected[table]["constraints"]) - set(actual[table]["constraints"]))
-        lines += [f"{table}: {item} in the database, not in a fresh one" for item in extra]
-        lines += [f"{table}: {item} missing (a fresh database has it)" for item in missing]
+        lines += [f"{table}: {item} in the database, not in the migrations" for item in extra]
+        lines += [f"{table}: {item} missing (the migrations create it)" for item in missing]
     return lines
 
 
-def _describe(column: dict[str, Any]) -> str:
+def _pair(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """`<ours> in the database, <theirs>` naming only what tells them apart."""
+    nulls = ours["null"] != theirs["null"]
+    mine, other = _describe(ours, nulls), _describe(theirs, nulls)
+    if mine == other:
+        keys = [key for key in sorted(ours) if ours[key] != theirs.get(key)]
+        mine += " " + ", ".join(f"{key} {ours[key]}" for key in keys)
+        other += " " + ", ".join(f"{key} {theirs.get(key)}" for key in keys)
+    return f"{mine} in the database, {other}"
+
+
+def _describe(column: dict[str, Any], nulls: bool = True) -> str:
+    """`varchar(20)`, `numeric precision 8 scale 2`; with ` null` / ` not null` when `nulls`."""
     text = str(column["type"])
     if column["length"] not in (None, -1) and "(" not in text:
         text += f"({column['length']})"
     if column["precision"] is not None and column["scale"] is not None and column["type"] not in ("integer", "bigint"):
         text += f" precision {column['precision']} scale {column['scale']}"
-    return text + (" null" if column["null"] else " not null")
+    return text + ((" null" if column["null"] else " not null") if nulls else "")

@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -22,6 +22,7 @@ from migguard.django import schema
 from migguard.django.findings import REPAIRABLE, Facts, Finding, classify
 
 Key = tuple[str, str]
+Step = Callable[[Any], None]
 LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
 
 
@@ -109,7 +110,10 @@ def _migrations_folder(label: str) -> str | None:
 
 
 def findings(connection: Any, root: str) -> list[Finding]:
-    return classify(facts(connection), root)
+    from migguard.django import superseded
+
+    known = facts(connection)
+    return superseded.refine(connection, classify(known, root), known, root)
 
 
 def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
@@ -130,7 +134,7 @@ def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
     return 1, "\n".join(lines)
 
 
-def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tuple[int, str]:
+def repair(alias: str | None, apply: bool, root: str, brief: bool = False, allow_delta: bool = False) -> tuple[int, str]:
     """Plan (and with `apply`, do) the repair of renamed and doubly recorded migrations, proven or refused.
 
     `brief`: the last line alone says what happened (for the hooks)."""
@@ -139,6 +143,10 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False) -> tu
     except NoDatabaseYet as empty:
         return 0, f"{empty} Nothing to repair."
     found = findings(connection, root)
+    if any(f.code == "superseded" for f in found) and not any(f.code in REPAIRABLE for f in found):
+        from migguard.django import superseded  # renames first: a hook bringing a database along relies on it
+
+        return superseded.repair(connection, found, apply, root, allow_delta, brief)
     head = f"database {connection.alias!r} ({describe(connection)})"
     repairable = [finding for finding in found if finding.code in REPAIRABLE]
     left = [finding for finding in found if finding.code not in REPAIRABLE]
@@ -237,19 +245,21 @@ def copy_sqlite(source: str, target: str) -> None:
 
 
 def attempt(connection: Any, renames: list[tuple[str, str, str]], stale: list[Key], keep: bool,
-            backup: str | None = None) -> Outcome:
-    """Change the rows, apply what they now stand on, compare with a fresh database; keep it only if `keep` and equal."""
+            backup: str | None = None, insert: list[Key] | None = None, step: Step | None = None) -> Outcome:
+    """Change the rows, apply what they now stand on, compare with a fresh database; keep it only if `keep` and equal.
+
+    `insert`: rows to add (migrations recorded as applied); `step`: more schema changes made with the rows'."""
     if connection.vendor == "sqlite":
-        return _attempt_sqlite(connection, renames, stale, keep)
-    return _attempt_in_transaction(connection, renames, stale, keep)
+        return _attempt_sqlite(connection, renames, stale, keep, insert, step)
+    return _attempt_in_transaction(connection, renames, stale, keep, insert, step)
 
 
 def _attempt_in_transaction(connection: Any, renames: list[tuple[str, str, str]], stale: list[Key],
-                            keep: bool) -> Outcome:
+                            keep: bool, insert: list[Key] | None = None, step: Step | None = None) -> Outcome:
     result: list[Outcome] = []
     try:
         with transaction.atomic(using=connection.alias):
-            outcome = _change_and_prove(connection, renames, stale)
+            outcome = _change_and_prove(connection, renames, stale, insert, step)
             result.append(outcome)
             if not (keep and outcome.ok):
                 raise Rollback
@@ -260,7 +270,8 @@ def _attempt_in_transaction(connection: Any, renames: list[tuple[str, str, str]]
     return result[0]
 
 
-def _attempt_sqlite(connection: Any, renames: list[tuple[str, str, str]], stale: list[Key], keep: bool) -> Outcome:
+def _attempt_sqlite(connection: Any, renames: list[tuple[str, str, str]], stale: list[Key], keep: bool,
+                    insert: list[Key] | None = None, step: Step | None = None) -> Outcome:
     """Work on a copy of the file; only a proven copy replaces the original (the original is saved first)."""
     original = connection.settings_dict["NAME"]
     connection.close()
@@ -269,7 +280,7 @@ def _attempt_sqlite(connection: Any, renames: list[tuple[str, str, str]], stale:
         copy_sqlite(original, work_path)
         try:
             with _swapped(connection, work_path) as work:
-                outcome = _change_and_prove(work, renames, stale)
+                outcome = _change_and_prove(work, renames, stale, insert, step)
         except Exception as error:
             return Outcome(False, [], [], [], _first_line(error), 0)
         if keep and outcome.ok:
@@ -300,7 +311,8 @@ def _swapped(connection: Any, name: str, options: str = "") -> Iterator[Any]:
         connections[connection.alias] = connection
 
 
-def _change_and_prove(connection: Any, renames: list[tuple[str, str, str]], stale: list[Key]) -> Outcome:
+def _change_and_prove(connection: Any, renames: list[tuple[str, str, str]], stale: list[Key],
+                      insert: list[Key] | None = None, step: Step | None = None) -> Outcome:
     statements: list[str] = []
 
     def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -319,6 +331,10 @@ def _change_and_prove(connection: Any, renames: list[tuple[str, str, str]], stal
                 cursor.execute(f"UPDATE {table} SET name = %s WHERE id = %s", [new, ids[(app, old)]])
             for app, old in stale:
                 cursor.execute(f"DELETE FROM {table} WHERE id = %s", [ids[(app, old)]])
+        for app, name in insert or []:
+            recorder.record_applied(app, name)
+        if step is not None:
+            step(connection)
         executor = MigrationExecutor(connection)
         graph = executor.loader.graph
         applied = set(executor.loader.applied_migrations) & set(graph.nodes)

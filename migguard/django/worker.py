@@ -31,7 +31,8 @@ def main() -> int:
             status, text = service.status(request.get("database"), request.get("format", "text"), root)
         elif command == "repair":
             status, text = service.repair(request.get("database"), bool(request.get("apply")), root,
-                                          brief=bool(request.get("brief")))
+                                          brief=bool(request.get("brief")),
+                                          allow_delta=bool(request.get("allow_delta")))
         elif command == "prove":
             reason = service.prove(request["database"], [tuple(r) for r in request["renames"]], request["packages"], root)
             status, text = (1 if reason else 0), reason

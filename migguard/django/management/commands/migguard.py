@@ -22,6 +22,7 @@ class Command(BaseCommand):  # type: ignore[misc]
         repair = actions.add_parser("repair", help="a plan and its SQL; --apply does it")
         repair.add_argument("--database", default="default")
         repair.add_argument("--apply", action="store_true")
+        repair.add_argument("--allow-delta", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from migguard.django import locate, service
@@ -31,7 +32,8 @@ class Command(BaseCommand):  # type: ignore[misc]
             if options["action"] == "status":
                 code, text = service.status(options["database"], options["format"], root)
             else:
-                code, text = service.repair(options["database"], options["apply"], root)
+                code, text = service.repair(options["database"], options["apply"], root,
+                                             allow_delta=options.get("allow_delta", False))
         except service.CannotRun as error:
             self.stderr.write(f"migguard: {error}")
             sys.exit(2)

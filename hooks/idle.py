@@ -1,0 +1,147 @@
+"""Whether a git hook certainly has nothing to do, found with `os` and a git call or two.
+
+Hooks run on every merge, checkout, commit and rebase; importing the full hook (pathlib, typing,
+the configuration's reader) costs more than its git calls. This answers only when it is sure, by
+the full hook's own rules: the configuration is the default one (neither `pyproject.toml` nor
+`setup.cfg` mentions migguard, as `config.load` decides) and no changed path can touch a migration
+graph or a lock file. When unsure, or when anything fails, the full hook decides and says why."""
+from __future__ import annotations
+
+import os
+import sys
+
+from migguard.processes import git_output
+
+STDIN_HOOKS = frozenset({"post-rewrite", "pre-push", "pre-receive"})
+GATES = ("pre-push", "pre-receive")
+ZERO = "0" * 40
+DEFAULT_LOCKFILE = "max_migration.txt"  # config.Config's default
+CONFIG_MENTIONS = (("pyproject.toml", b"migguard"), ("setup.cfg", b"[migguard"))  # what config.load looks for
+MAX_CONFIG_SIZE = 1 << 20
+
+
+def read_stdin(name: str) -> str:
+    """What git writes to hook `name` ("" for the hooks it writes nothing to)."""
+    return sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
+
+
+def run(arguments: list[str]) -> int:
+    """`migguard hook NAME ARGS...`: 0 at once when there is certainly nothing to do, else the full hook."""
+    name = arguments[0] if arguments else ""
+    stdin = None
+    if name and not (os.environ.get("MIGGUARD") == "0" and name not in GATES):
+        stdin = read_stdin(name)
+        try:
+            if nothing_to_do(name, arguments[1:], os.getcwd()):
+                return 0
+        except Exception:  # noqa: BLE001 - unsure: the full hook decides, and reports what is wrong
+            pass
+    from migguard.hooks.runner import main
+
+    return main(arguments, stdin)
+
+
+def nothing_to_do(name: str, arguments: list[str], root: str) -> bool:
+    """True only when the full hook would do nothing and print nothing."""
+    if name == "post-merge":
+        return _post_merge(arguments, root)
+    if name == "post-checkout":
+        return _post_checkout(arguments, root)
+    if name == "pre-commit":
+        return _quiet_changes(root, ["--cached"])
+    if name == "post-rewrite":
+        return _post_rewrite(arguments, root)
+    return False
+
+
+def _post_merge(arguments: list[str], root: str) -> bool:
+    if arguments[:1] == ["1"]:
+        return _quiet_changes(root, ["--cached"])
+    merge_head = _state_paths(root, ["MERGE_HEAD"])
+    if merge_head is None:
+        return False
+    return _quiet_changes(root, ["HEAD^1", "HEAD"] if os.path.exists(merge_head[0]) else ["ORIG_HEAD", "HEAD"])
+
+
+def _post_checkout(arguments: list[str], root: str) -> bool:
+    if len(arguments) < 3 or arguments[2] != "1" or arguments[0] == arguments[1]:
+        return True
+    states = _state_paths(root, ["rebase-merge", "rebase-apply", "MERGE_HEAD", "BISECT_LOG"])
+    if states is None:
+        return False
+    if any(os.path.exists(path) for path in states):
+        return True
+    return arguments[0] != ZERO and _quiet_changes(root, [arguments[0], arguments[1]])
+
+
+def _post_rewrite(arguments: list[str], root: str) -> bool:
+    if arguments[:1] != ["rebase"]:
+        return True
+    onto = _rebase_onto(root)
+    return onto is not None and _quiet_changes(root, [onto, "HEAD"])
+
+
+def _rebase_onto(root: str) -> str | None:
+    """`hooks.rebasing.rebase_onto`, or None when unsure."""
+    states = _state_paths(root, ["rebase-merge/onto", "rebase-apply/onto"])
+    if states is None:
+        return None
+    for state in states:
+        if os.path.exists(state):
+            with open(state, encoding="utf-8") as stream:
+                return stream.read().strip()
+    out = git_output(["reflog", "-n", "200", "--format=%H %gs", "HEAD"], root)
+    if out is None:
+        return None
+    for line in out.decode("utf-8", "surrogateescape").strip().splitlines():
+        sha, _, subject = line.partition(" ")
+        if subject.startswith(("rebase (start): checkout ", "rebase: checkout ")):
+            return sha
+    return None
+
+
+def _state_paths(root: str, names: list[str]) -> list[str] | None:
+    out = git_output(["rev-parse", *[part for name in names for part in ("--git-path", name)]], root)
+    if out is None:
+        return None
+    lines = out.decode("utf-8", "surrogateescape").strip().splitlines()
+    return [os.path.join(root, line) for line in lines] if len(lines) == len(names) else None
+
+
+def _quiet_changes(root: str, diff: list[str]) -> bool:
+    """The configuration is the default one and no path of `git diff` can change a graph or a lock file."""
+    if not _default_config(root):
+        return False
+    out = git_output(["diff", "--name-only", "-z", "--no-renames", *diff], root)
+    return out is not None and not any(_may_touch(path) for path in out.decode().split("\0"))
+
+
+def _default_config(root: str) -> bool:
+    for name, mention in CONFIG_MENTIONS:
+        try:
+            descriptor = os.open(os.path.join(root, name), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            continue
+        try:
+            status = os.fstat(descriptor)
+            if (status.st_mode & 0o170000) != 0o100000 or status.st_size > MAX_CONFIG_SIZE:
+                return False
+            data = os.read(descriptor, MAX_CONFIG_SIZE + 1)
+        finally:
+            os.close(descriptor)
+        if len(data) != status.st_size or mention in data:
+            return False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # config.load_directory refuses it: the full hook says so
+            return False
+    return True
+
+
+def _may_touch(path: str) -> bool:
+    """`discovery.touches_migrations` under the default configuration, or more (never less)."""
+    directory, _, filename = path.rpartition("/")
+    if filename in (DEFAULT_LOCKFILE, "apps.py", "migrations") or directory.rsplit("/", 1)[-1] == "migrations":
+        return True
+    name = filename[:-1] if filename.endswith("\n") else filename  # `$` in NUMBERED_MODULE matches before a final newline
+    return len(name) >= 8 and name[:4].isdigit() and name[4] == "_" and name.endswith((".py", ".pyc"))
