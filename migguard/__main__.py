@@ -81,10 +81,7 @@ def check_without_click(arguments: list[str]) -> int | None:
         from migguard.errors import InputError
 
         try:
-            if rev:
-                result = checking.check_revision(path or ".", rev, under=None if path else "")
-            else:
-                result = checking.check_worktree(path)
+            result = checking.check(path, rev)
         except InputError as error:
             print(f"migguard: {error}", file=sys.stderr)
             return 2

@@ -59,6 +59,13 @@ def check_worktree(path: str | Path | None = None) -> dict[str, Any]:
     return checked_worktree(root, under)
 
 
+def check(path: str | None, rev: str | None) -> dict[str, Any]:
+    """`migguard check [--rev REV] [PATH]`: commit `rev` (below PATH, else the whole repository), else the work tree."""
+    if rev:
+        return check_revision(path or ".", rev, under=None if path else "")
+    return check_worktree(path)
+
+
 def check_revision(path: str | Path, rev: str, under: str | None = None) -> dict[str, Any]:
     """Check commit `rev` from git objects: the part below `path` (`under=""`: the whole repository).
 

@@ -80,10 +80,7 @@ def check(path: str | None, rev: str | None, output: str, pre_commit_ref: bool) 
     if pre_commit_ref:
         rev = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     try:
-        if rev:
-            result = checking.check_revision(path or ".", rev, under=None if path else "")
-        else:
-            result = checking.check_worktree(path)
+        result = checking.check(path, rev)
     except InputError as error:
         fail(str(error))
     from migguard import report

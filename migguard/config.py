@@ -23,6 +23,7 @@ class Config(NamedTuple):
     django_version: str = ""
     projects: tuple[str, ...] = ()
     django_settings: str = ""
+    auth_user_model: str = ""  # settings.AUTH_USER_MODEL ("users.User"): resolves swappable_dependency statically
 
     def label_for(self, package_path: str) -> str | None:
         """The configured label of a migration package (app path or the package itself)."""
@@ -171,6 +172,12 @@ def _validated(raw: dict[str, object], source: str) -> Config:
         if not isinstance(raw["django_settings"], str):
             raise ConfigError(f"{source}: django_settings must be a dotted module name.")
         values["django_settings"] = raw["django_settings"]
+    if "auth_user_model" in raw:
+        model = raw["auth_user_model"]
+        if not isinstance(model, str) or not re.fullmatch(r"[A-Za-z_]\w*\.[A-Za-z_]\w*", model.strip()):
+            raise ConfigError(f"{source}: auth_user_model must be \"app_label.ModelName\" as in settings.AUTH_USER_MODEL, "
+                              f"not {model!r}.")
+        values["auth_user_model"] = model.strip()
     if "django_version" in raw:
         version = raw["django_version"]
         if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?", version.strip()):

@@ -36,6 +36,7 @@ class Graph:
         self.dummies: dict[Key, tuple[Key, int]] = {}
         self.by_app: dict[str, set[Key]] = {}
         self._leaves: dict[str, list[Key]] = {}
+        self.installed_django: str | None = None  # the installed Django's version, when it decided the answer
 
     def _touch(self, key: Key, origin: Key, line: int) -> None:
         if key not in self.parents:
@@ -154,16 +155,19 @@ class Graph:
         return None
 
 
-def build(migrations: Mapping[Key, MigrationSource], django_version: str = "") -> tuple[Graph, list[GraphError]]:
+def build(migrations: Mapping[Key, MigrationSource], django_version: str = "",
+          auth_user_app: str = "") -> tuple[Graph, list[GraphError]]:
     """Build the graph of every migration of the project, as Django would with no database.
 
     `django_version` ("5.2", "6.0", ...) chooses how squashes of squashes load; "" means the installed
-    Django's way, found only when such a squash exists (the newest way when none is installed)."""
+    Django's way, found only when such a squash exists (the newest way when none is installed).
+    `auth_user_app`: the app of settings.AUTH_USER_MODEL, for `swappable_dependency(settings.AUTH_USER_MODEL)`."""
     with paused():
-        return _build(migrations, django_version)
+        return _build(migrations, django_version, auth_user_app)
 
 
-def _build(migrations: Mapping[Key, MigrationSource], django_version: str) -> tuple[Graph, list[GraphError]]:
+def _build(migrations: Mapping[Key, MigrationSource], django_version: str,
+           auth_user_app: str) -> tuple[Graph, list[GraphError]]:
     graph = Graph()
     nodes: set[Key] = set(migrations)
     parents: dict[Key, set[Key]] = {key: set() for key in migrations}
@@ -191,6 +195,8 @@ def _build(migrations: Mapping[Key, MigrationSource], django_version: str) -> tu
                 parents[key].add(named)
     for key, migration in ordered:
         for dependency in migration.dependencies:
+            if auth_user_app and dependency.setting == "AUTH_USER_MODEL" and not dependency.app:
+                dependency = dependency._replace(app=auth_user_app)
             if dependency.app == key[0]:
                 continue
             parent = _resolve(graph, dependency, key[0], apps)
@@ -311,6 +317,8 @@ def _replace_squashed(graph: Graph, migrations: Mapping[Key, MigrationSource], d
               for reference in replaced if (reference.app, reference.name) in squashes]
     if nested:
         version = django_version or installed_django_version()
+        if not django_version:
+            graph.installed_django = version
         if version and _version_tuple(version) < NESTED_SQUASHES_SINCE:
             origin = "django_version in the configuration" if django_version else "installed"
             for key, reference in nested:

@@ -397,10 +397,21 @@ def _assemble_unpaused(root: str, config: Config, packages: list[Package], sourc
             for problem in module.problems:
                 issues.append(Issue(file, problem.line, f"{file} {problem.message}", problem.fatal))
             migrations[(label, name)] = module
-    graph, graph_errors = graph_module.build(migrations, config.django_version)
+    graph, graph_errors = graph_module.build(migrations, config.django_version, config.auth_user_model.split(".")[0])
+    if config.auth_user_model and graph_errors:
+        from migguard import swappable
+
+        graph_errors = swappable.annotate(graph_errors, graph, migrations, config.auth_user_model)
     for error in graph_errors:
         file = f"{apps[error.key[0]].path}/{error.key[1]}.py".lstrip("/")
         issues.append(Issue(file, error.line, f"{file} {error.message}"))
+    if not config.auth_user_model and not graph_errors:
+        from migguard import swappable
+
+        hidden = swappable.hidden_cycle(graph, migrations)
+        if hidden:
+            file = f"{apps[hidden[0][0]].path}/{hidden[0][1]}.py".lstrip("/")
+            issues.append(Issue(file, 1, f"{file} {hidden[1]}", fatal=False))
     return Project(root, config, apps, migrations, graph, issues, scope)
 
 

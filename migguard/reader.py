@@ -26,6 +26,7 @@ class Dependency(NamedTuple):
     name: str
     line: int
     swappable: bool = False
+    setting: str = ""  # `swappable_dependency(settings.X)`: "X" (the app is then "", known only to the settings)
 
 
 class Operation(NamedTuple):
@@ -152,7 +153,7 @@ class _Collector:
             setting = _string(node.args[0]) if node.args else None
             if setting and "." in setting:
                 return Dependency(setting.split(".", 1)[0], "__first__", node.lineno, swappable=True)
-            return Dependency("", "__first__", node.lineno, swappable=True)
+            return Dependency("", "__first__", node.lineno, swappable=True, setting=_setting_name(node.args[0]) if node.args else "")
         return None
 
     def result(self) -> MigrationSource:
@@ -176,6 +177,13 @@ def _literal_call_message(func: ast.expr) -> str:
 
 def _string(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _setting_name(node: ast.expr) -> str:
+    """`settings.X` or `django.conf.settings.X` -> "X"; anything else -> ""."""
+    if isinstance(node, ast.Attribute) and _call_name(node.value) == "settings":
+        return node.attr
+    return ""
 
 
 def _call_name(func: ast.expr) -> str:

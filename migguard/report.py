@@ -32,6 +32,9 @@ def check_results(projects: list[Project]) -> dict[str, Any]:
               "errors": errors, "warnings": warnings}
     if projects and projects[0].config.projects:
         result["projects"] = [project.scope for project in projects]
+    decided = {project.graph.installed_django for project in projects} - {None}
+    if decided:  # squashes of squashes load as the installed Django does: a cached answer holds for that Django only
+        result["django"] = decided.pop()
     return result
 
 

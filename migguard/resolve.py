@@ -289,8 +289,9 @@ def check_plans(project: Project, plans: list[Plan]) -> str | None:
                 if fatal:
                     return f"the result would not load: {change.path} {fatal[0].message}"
                 migrations[(labels[folder], file[:-3])] = source
-    _, before_errors = graph_module.build(project.migrations, project.config.django_version)
-    graph, errors = graph_module.build(migrations, project.config.django_version)
+    user_app = project.config.auth_user_model.split(".")[0]
+    _, before_errors = graph_module.build(project.migrations, project.config.django_version, user_app)
+    graph, errors = graph_module.build(migrations, project.config.django_version, user_app)
     known = {(error.key, error.message) for error in before_errors}
     new = [error for error in errors if (error.key, error.message) not in known]
     if new:

@@ -40,7 +40,14 @@ def load(common_dir: str | os.PathLike[str], key: str, under: str) -> dict[str, 
             result = marshal.loads(stream.read())
     except Exception:  # noqa: BLE001 - absent, unreadable, truncated or from another Python: a miss
         return None
-    return result if isinstance(result, dict) else None
+    if not isinstance(result, dict):
+        return None
+    if "django" in result:  # decided by the installed Django's version (squashes of squashes): only for that one
+        from migguard.graph import installed_django_version
+
+        if result["django"] != installed_django_version():
+            return None
+    return result
 
 
 def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict[str, Any]) -> None:

@@ -175,18 +175,25 @@ def test_a_schema_equal_to_neither_history_is_refused_even_with_allow_delta(stor
     assert migrate.returncode == 1 and "already exists" in migrate.stderr
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
-def test_a_column_added_again_by_a_different_migration(seed: DjangoProject, database, fresh) -> None:
-    """The column variant: `0003_person_discipline` (varchar(20)) applied, then replaced by `0003_person_discipline_wide`
-    adding the same column as varchar(32). On SQLite plain `migrate` would not fail but empty the column, so the
-    user there runs `db status` first."""
-    prepare(seed, database, installed=False)
+def discipline_migrated_then_superseded(seed: DjangoProject) -> dict:
+    """`0003_person_discipline` (varchar(20)) migrated with people stored, then deleted and replaced by
+    `0003_person_discipline_wide` adding the same column as varchar(32): the database's dump before."""
     email = "email = models.EmailField(blank=True)"
     commit_models(seed, "api", person_models(email, DISCIPLINE), "person_discipline", "api: discipline")
     before = steps(seed, "migrate", "people", "dump")["dump"]
     git(seed.root, "rm", "-q", "api/migrations/0003_person_discipline.py")
     commit_models(seed, "api", person_models(email, DISCIPLINE.replace("20", "32")), "person_discipline_wide",
                   "api: discipline, wider, in a new migration")
+    return before
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_column_added_again_by_a_different_migration(seed: DjangoProject, database, fresh) -> None:
+    """The column variant: `0003_person_discipline` (varchar(20)) applied, then replaced by `0003_person_discipline_wide`
+    adding the same column as varchar(32). On SQLite plain `migrate` would not fail but empty the column, so the
+    user there runs `db status` first."""
+    prepare(seed, database, installed=False)
+    before = discipline_migrated_then_superseded(seed)
     if database:  # SQLite raises nothing: it rebuilds the table and fills the column with '' (story (a))
         migrate = seed.manage("migrate", "--no-input", check=False)
         assert migrate.returncode == 1
@@ -216,12 +223,7 @@ def test_with_the_django_app_migrate_stops_before_sqlite_empties_the_column(seed
     installed = json.loads((seed.root / "installed_apps.json").read_text())
     (seed.root / "installed_apps.json").write_text(json.dumps(installed + ["migguard.django"]))
     prepare(seed, None, installed=False)
-    email = "email = models.EmailField(blank=True)"
-    commit_models(seed, "api", person_models(email, DISCIPLINE), "person_discipline", "api: discipline")
-    before = steps(seed, "migrate", "people", "dump")["dump"]
-    git(seed.root, "rm", "-q", "api/migrations/0003_person_discipline.py")
-    commit_models(seed, "api", person_models(email, DISCIPLINE.replace("20", "32")), "person_discipline_wide",
-                  "api: discipline, wider, in a new migration")
+    before = discipline_migrated_then_superseded(seed)
 
     stopped = seed.manage("migrate", "--no-input", check=False)
     assert stopped.returncode == 1 and "migguard stopped migrate before any SQL" in stopped.stderr

@@ -206,3 +206,31 @@ def test_django_version_must_be_a_version_string(scenarios: Path, tmp_path: Path
     assert done.returncode == 2
     assert done.stderr == ('migguard: [tool.migguard] in pyproject.toml: django_version must be a version string '
                            'such as "5.2", not 5.2.\n')
+
+
+CHECK_REV = """
+import json, sys
+from migguard.checking import check_revision
+print(json.dumps(check_revision(sys.argv[1], "HEAD", under="")))
+"""
+
+
+def test_a_cached_answer_the_installed_django_decided_holds_only_for_that_django(scenarios: Path, tmp_path: Path) -> None:
+    """`check --rev` caches its answer by tree; where the installed Django's version decided it, another Django
+    (here none: `python -S`) does not get that answer from the cache."""
+    root = laid_out(scenarios, tmp_path, "")["test_migrations_double_squash_complex"].root
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "squashes"],
+                   check=True)
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    answers = []
+    for flags in ([], ["-S"], []):
+        done = subprocess.run([sys.executable, *flags, "-c", CHECK_REV, str(root)], capture_output=True, text=True,
+                              env=env)
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    installed = installed_django_version()
+    assert [answer["django"] for answer in answers] == [installed, "", installed]
+    assert answers[1]["ok"]
+    assert answers[0] == answers[2] and answers[0]["ok"] == (int(installed.split(".")[0]) >= 6)

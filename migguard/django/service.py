@@ -110,19 +110,28 @@ def _migrations_folder(label: str) -> str | None:
 
 
 def findings(connection: Any, root: str) -> list[Finding]:
-    from migguard.django import superseded
+    from migguard.django import cycles, ordering, superseded
 
+    loader = cycles.load(connection)
+    loop = cycles.finding(loader)
+    if loop:  # Django's loader cannot build the graph: nothing else can be judged
+        return [loop]
     known = facts(connection)
-    return superseded.refine(connection, classify(known, root), known, root)
+    found = superseded.refine(connection, classify(known, root), known, root)
+    return found + ordering.out_of_order(loader, connection, found)
 
 
 def status(alias: str | None, output: str, root: str) -> tuple[int, str]:
     try:
         connection = connection_for(alias)
     except NoDatabaseYet as empty:
+        from migguard.django import cycles
+
+        loop = cycles.finding(cycles.load(None))  # the files alone: `migrate` fails on a new database too
         if output == "json":
-            return 0, json.dumps({"ok": True, "database": alias or DEFAULT_DB_ALIAS, "findings": []})
-        return 0, str(empty)
+            return (1 if loop else 0), json.dumps({"ok": not loop, "database": alias or DEFAULT_DB_ALIAS,
+                                                   "findings": [loop.as_json()] if loop else []})
+        return (1 if loop else 0), str(empty) + (f"\n  {loop.code}: {loop.message}" if loop else "")
     found = findings(connection, root)
     if output == "json":
         text = json.dumps({"ok": not found, "database": connection.alias, "findings": [f.as_json() for f in found]})
@@ -149,13 +158,18 @@ def repair(alias: str | None, apply: bool, root: str, brief: bool = False, allow
         return superseded.repair(connection, found, apply, root, allow_delta, brief)
     head = f"database {connection.alias!r} ({describe(connection)})"
     repairable = [finding for finding in found if finding.code in REPAIRABLE]
+    if not repairable and any(finding.code == "out_of_order" for finding in found):
+        from migguard.django import ordering
+
+        return ordering.repair(connection, found, apply, root)
     left = [finding for finding in found if finding.code not in REPAIRABLE]
     lines = [f"{head}:"]
     if not repairable:
         if not left:
             return 0, f"{head}: nothing to repair."
         lines += [f"  left alone ({finding.code}): {finding.message}" for finding in left]
-        return 1, "\n".join(lines + ["not repaired: `migguard db repair` changes only renamed and doubly recorded migrations."])
+        return 1, "\n".join(lines + ["not repaired: `migguard db repair` changes only renamed, doubly recorded, superseded and out-of-order "
+                                     "migrations; a cycle is fixed in the migration files (see the finding)."])
     renames = [(f.app, f.migrations[0], f.migrations[-1]) for f in repairable if f.code == "renamed"]
     stale = [(f.app, f.migrations[0]) for f in repairable if f.code == "both_names"]
     lines += [f"  rename row {app}.{old} -> {new}" for app, old, new in renames]
