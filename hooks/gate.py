@@ -12,12 +12,13 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
-from migguard import gitio
+from migguard import cache, gitio
 from migguard.config import Config
 from migguard.errors import InputError
-from migguard.hooks import gate_check
+from migguard.hooks import gate_check, idle_push
 from migguard.hooks.gate_check import Limits
 
 ZERO = "0" * 40
@@ -100,21 +101,49 @@ def _commit_of(root: str, rev: str) -> str | None:
     return sha or None
 
 
-def base_config(root: str, update: Update, fallback: str | None, server: Config | None) -> tuple[Config, str]:
-    """The configuration the gate trusts for this ref, and where it came from."""
+def base_config(root: str, update: Update, fallback: str | None, server: Config | None) -> tuple[Config, str, str | None]:
+    """The configuration the gate trusts for this ref, where it came from, and the commit it was read from
+    ("" for the defaults, no commit being there; None for the git config's, or one that cannot be read)."""
     from migguard.revision import config_at
 
     if server is not None:
-        return server, "the repository's git config (migguard.*)"
+        return server, "the repository's git config (migguard.*)", None
     for rev in (update.old if update.old != ZERO else None, fallback):
         commit = _commit_of(root, rev) if rev else None
         if commit is None:
             continue
         try:
-            return config_at(root, commit), f"{rev if rev == fallback else update.ref} at {commit[:10]}"
+            config = config_at(root, commit)
         except InputError:
-            return Config(), f"the defaults (the configuration at {commit[:10]} cannot be read)"
-    return Config(), "the defaults"
+            return Config(), f"the defaults (the configuration at {commit[:10]} cannot be read)", None
+        return config, f"{rev if rev == fallback else update.ref} at {commit[:10]}", commit
+    return Config(), "the defaults", ""
+
+
+def remember_tip(root: str, common: Path, tree: str, found: gate_check.Checked, base: Config, limits: Limits) -> None:
+    """The pushed tip's findings and configuration, by its tree: the next push on top of it (it is then the other
+    side's tip) starts from them, in `idle_push` too."""
+    from migguard.revision import config_in
+
+    cache.store_result(common, idle_push.tree_key(tree, gate_check.settings_digest(base, limits)), "",
+                       found.cached())
+    try:
+        own = config_in(root, gitio.ls_tree(root, tree, recursive=False))
+    except (InputError, gitio.GitError):
+        return
+    record_base(root, common, tree, own, limits, is_tree=True)
+
+
+def record_base(root: str, common: Path, commit: str, base: Config, limits: Limits, is_tree: bool = False) -> None:
+    """What `idle_push` needs to answer a later push whose configuration comes from `commit` ("": the defaults)
+    without this module: the digest of the settings its parents' findings are cached under, the lock file's
+    name and the configured apps."""
+    if commit:
+        tree = commit if is_tree else gitio.text(["rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}"], root)
+    key = idle_push.base_key(tree) if commit else idle_push.DEFAULTS_KEY
+    cache.store_result(common, key, "", {
+        "settings": gate_check.settings_digest(base, limits), "lockfile": base.lockfile,
+        "apps": [path.strip("/") for _, path in base.apps]})
 
 
 # --- which commits ----------------------------------------------------------------------------
@@ -147,9 +176,13 @@ def run_gate(root: str, updates: list[Update], known: Callable[[Update], list[st
         commits = new_commits(root, update.new, known(update))
         if not commits:
             continue
-        base, origin = base_config(root, update, fallback, server_config)
+        base, origin, read_from = base_config(root, update, fallback, server_config)
+        if read_from is not None and server_config is None and limits == Limits() and not server_side:
+            record_base(root, common, read_from, base, limits)
         checked = gate_check.walk(root, common, commits, base, limits, states.setdefault(repr(base), {}), memo)
         tip = commits[0][0]
+        if server_config is None and limits == Limits() and not server_side:
+            remember_tip(root, common, commits[0][1], dict(checked)[tip], base, limits)
         failures = [Failure(commit, commit == tip, problems) for commit, found in checked
                     if (problems := gate_check.shown(found.problems, tip=commit == tip))]
         if not failures:

@@ -6,6 +6,7 @@ package, no lock file, configuration, link or `.pyc`) inherits its parent's find
 also cached by tree id in the git directory."""
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,11 +16,9 @@ from migguard.config import Config, ConfigError
 from migguard.errors import InputError
 from migguard.files import MAX_BYTES
 from migguard.gitio import TreeEntry
+from migguard.hooks.idle_push import GATE_VERSION, may_change_findings, tree_key
 
-GATE_VERSION = "2"
 LOCK = "\0lock:"  # marks a lock-file finding: it refuses the tip only (history before lock files stays pushable)
-CONFIG_FILES = ("pyproject.toml", "setup.cfg")
-LINK_MODES = ("120000", "160000")
 UNREAD = ("cannot be read statically", "is not a literal list", "not checked")  # warnings the gates refuse
 
 
@@ -37,6 +36,14 @@ class Checked(NamedTuple):
     problems: tuple[str, ...]
     packages: frozenset[str]
     entries: dict[str, TreeEntry] | None
+    django: str | None = None  # the installed Django's version, when it decided the findings
+
+    def cached(self) -> dict[str, Any]:
+        """What the cache keeps by tree (the Django marker only where there is one: `results.load` checks it)."""
+        kept: dict[str, Any] = {"problems": list(self.problems), "packages": sorted(self.packages)}
+        if self.django is not None:
+            kept["django"] = self.django
+        return kept
 
 
 class Change(NamedTuple):
@@ -123,8 +130,9 @@ def _skipped_by_check(path: str, venvs: set[str]) -> bool:
 
 
 def _check_with(root: str, common: Path, tree: str, entries: list[TreeEntry], config: Config,
-                limits: Limits, memo: Memo) -> tuple[list[str], set[str]]:
-    """Findings under `config`, strictly: no folder skipped by name, warnings refused."""
+                limits: Limits, memo: Memo) -> tuple[list[str], set[str], str | None]:
+    """Findings under `config`, strictly: no folder skipped by name, warnings refused; and the installed
+    Django's version when it decided them."""
     from migguard.revision import RevisionInputs
 
     found: list[tuple[str, str]] = []
@@ -137,7 +145,7 @@ def _check_with(root: str, common: Path, tree: str, entries: list[TreeEntry], co
     count = sum(len(package.modules) for package in packages)
     if count > limits.files:
         return problems + [f"the commit holds {count} migration files, more than the gate reads ({limits.files}; "
-                           f"git config migguard.maxFiles)"], paths
+                           f"git config migguard.maxFiles)"], paths, None
     inputs = RevisionInputs(common, config, packages, tuple(found))
     key = f"gate{GATE_VERSION}:{limits.file_size}:{inputs.content_key()}"
     result = memo.results.get(key) or cache.load_result(common, key, "")
@@ -163,51 +171,48 @@ def _check_with(root: str, common: Path, tree: str, entries: list[TreeEntry], co
                  for error in result["errors"]]
     problems += [f"{warning['message']} (the gate refuses what it cannot read)" for warning in result["warnings"]
                  if any(words in warning["message"] for words in UNREAD)]
-    return problems, paths
+    return problems, paths, result.get("django")
 
 
 def evaluate(root: str, common: Path, tree: str, entries: dict[str, TreeEntry] | None, base: Config,
              limits: Limits, memo: Memo) -> Checked:
     """Everything wrong with one commit's tree, under the trusted configuration and its own
     (`entries`: the tree's listing, None to list it only if the findings are not cached)."""
-    key = f"gate{GATE_VERSION}-tree:{tree}:{base!r}:{limits!r}"
+    key = tree_key(tree, settings_digest(base, limits))
     cached = memo.results.get(key) or cache.load_result(common, key, "")
     if cached is not None:
-        return Checked(tuple(cached["problems"]), frozenset(cached["packages"]), entries)
+        return Checked(tuple(cached["problems"]), frozenset(cached["packages"]), entries, cached.get("django"))
     if entries is None:
         entries = _listing(root, tree)
     listing = list(entries.values())
     own, own_problem = _own_config(root, listing)
     problems = [own_problem] if own_problem else []
     packages: set[str] = set()
+    decided: str | None = None
     if own is not None and own.projects and not base.projects:
         # `projects` only splits label namespaces; a package outside them is a warning, which the gate refuses
         base = base._replace(projects=own.projects)
     for config in [base] + ([own] if own is not None and own != base else []):
-        found, paths = _check_with(root, common, tree, listing, config, limits, memo)
+        found, paths, django = _check_with(root, common, tree, listing, config, limits, memo)
         problems += found
         packages |= paths
+        decided = decided if django is None else django
     problems += _linked_folders(root, listing, packages, limits)
-    checked = Checked(tuple(dict.fromkeys(problems)), frozenset(packages), entries)
-    memo.results[key] = {"problems": list(checked.problems), "packages": sorted(packages)}
+    checked = Checked(tuple(dict.fromkeys(problems)), frozenset(packages), entries, decided)
+    memo.results[key] = checked.cached()
     cache.store_result(common, key, "", memo.results[key])
     return checked
 
 
+def settings_digest(base: Config, limits: Limits) -> str:
+    """What a tree's findings depend on besides the tree, as a digest (a cache key `idle_push` reads unhashed)."""
+    return hashlib.sha1(repr((base, limits)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def matters(change: Change, parent: Checked, configs: list[Config]) -> bool:
     """Whether a changed path can change what the gate finds (conservative: when unsure, yes)."""
-    if change.old_mode in LINK_MODES or change.new_mode in LINK_MODES:
-        return True
-    directory, _, name = change.path.rpartition("/")
-    folder = directory.rsplit("/", 1)[-1]
-    if directory in parent.packages or folder == "migrations" or name in CONFIG_FILES:
-        return True
-    if any(name == config.lockfile or config.label_for(directory) is not None for config in configs):
-        return True
-    if not name.endswith((".py", ".pyc")):
-        return False
-    return (name in ("__init__.py", "apps.py") or name.endswith(".pyc") or folder == "apps"
-            or discovery.NUMBERED_MODULE.match(name) is not None)
+    return any(may_change_findings(change.old_mode, change.new_mode, change.path, parent.packages, config.lockfile,
+                                   [path.strip("/") for _, path in config.apps]) for config in configs)
 
 
 def first_parent_changes(root: str, pairs: list[tuple[str, str]]) -> dict[str, list[Change]]:
@@ -267,7 +272,7 @@ def walk(root: str, common: Path, commits: list[tuple[str, str, list[str]]], bas
             if any(matters(change, parent, configs) for change in changed):
                 checked = evaluate(root, common, tree, entries, base, limits, memo)
             else:
-                checked = Checked(parent.problems, parent.packages, entries)
+                checked = parent._replace(entries=entries)
             waiting[parents[0]] -= 1
             if waiting[parents[0]] == 0:  # no other child needs its listing
                 states[parents[0]] = parent._replace(entries=None)

@@ -32,7 +32,7 @@ def run(arguments: list[str]) -> int:
     if name and not (os.environ.get("MIGGUARD") == "0" and name not in GATES):
         stdin = read_stdin(name)
         try:
-            if nothing_to_do(name, arguments[1:], os.getcwd()):
+            if nothing_to_do(name, arguments[1:], os.getcwd(), stdin):
                 return 0
         except Exception:  # noqa: BLE001 - unsure: the full hook decides, and reports what is wrong
             pass
@@ -41,8 +41,12 @@ def run(arguments: list[str]) -> int:
     return main(arguments, stdin)
 
 
-def nothing_to_do(name: str, arguments: list[str], root: str) -> bool:
+def nothing_to_do(name: str, arguments: list[str], root: str, stdin: str = "") -> bool:
     """True only when the full hook would do nothing and print nothing."""
+    if name == "pre-push":
+        from migguard.hooks.idle_push import passes
+
+        return passes(arguments, root, stdin)
     if name == "post-merge":
         return _post_merge(arguments, root)
     if name == "post-checkout":

@@ -27,15 +27,16 @@ SHIM = """#!/bin/sh
 # Runs the hook that was here before (saved as {hook}{previous}), then migguard.
 hook={hook}
 python={python}
-here=$(dirname "$0")
+case $0 in */*) here=${{0%/*}} ;; *) here=. ;; esac
 stdin_hook={stdin_hook}
 gate={gate}
-if [ "$stdin_hook" = 1 ]; then
+input=
+if [ "$stdin_hook" = 1 ] && [ -x "$here/$hook{previous}" ]; then  # both read what git writes: keep a copy
     input=$(mktemp "${{TMPDIR:-/tmp}}/migguard-hook.XXXXXX") || exit 1
     trap 'rm -f "$input"' EXIT
     if [ -t 0 ]; then : > "$input"; else cat > "$input"; fi
 fi
-feed() {{ if [ "$stdin_hook" = 1 ]; then "$@" < "$input"; else "$@"; fi; }}
+feed() {{ if [ -n "$input" ]; then "$@" < "$input"; else "$@"; fi; }}
 if [ -x "$here/$hook{previous}" ]; then
     feed "$here/$hook{previous}" "$@"
     status=$?

@@ -75,7 +75,14 @@ def check_without_click(arguments: list[str]) -> int | None:
         os.environ["MIGGUARD_QUIET"] = "1"
     from migguard import results
 
-    result = results.cached_revision(path or ".", rev, None if path else "") if rev else None
+    if rev:
+        result = results.cached_revision(path or ".", rev, None if path else "")
+    elif path is None:
+        from migguard import snapshot
+
+        result = snapshot.cached_worktree(".")
+    else:
+        result = None
     if result is None:
         from migguard import checking
         from migguard.errors import InputError

@@ -165,32 +165,10 @@ def _save_dict(path: Path, entries: Mapping[str, object]) -> None:
 
 def find_common_dir(root: str) -> Path | None:
     """The git common directory of the repository holding `root`, found on disk without running git."""
-    current = os.path.realpath(root)
-    while True:
-        candidate = os.path.join(current, ".git")
-        if os.path.isdir(candidate):
-            git_dir = candidate
-            break
-        if os.path.isfile(candidate):
-            try:
-                with open(candidate, encoding="utf-8") as stream:
-                    line = stream.readline(4096).strip()
-            except (OSError, UnicodeDecodeError):
-                return None
-            if not line.startswith("gitdir:"):
-                return None
-            git_dir = os.path.join(current, line[len("gitdir:"):].strip())
-            break
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
-    try:
-        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as stream:
-            git_dir = os.path.join(git_dir, stream.readline(4096).strip())
-    except (OSError, UnicodeDecodeError):
-        pass
-    return Path(os.path.realpath(git_dir))
+    from migguard import results
+
+    found = results.find_common_dir(root)
+    return Path(found) if found is not None else None
 
 
 def load_result(common_dir: Path, tree: str, under: str) -> dict[str, Any] | None:

@@ -82,10 +82,12 @@ def _package(path: str, filenames: dict[str, str], config: Config, app_config: s
                    tuple(sorted(notes)))
 
 
-def in_worktree(root: str, config: Config, problems: list[tuple[str, str]] | None = None) -> list[Package]:
+def in_worktree(root: str, config: Config, problems: list[tuple[str, str]] | None = None,
+                listed: list[str] | None = None) -> list[Package]:
     """Candidate packages below `root`; keys are absolute file paths.
 
-    What cannot be listed, and a `migrations` that is a symlink, goes to `problems` as (path, problem)."""
+    What cannot be listed, and a `migrations` that is a symlink, goes to `problems` as (path, problem);
+    every folder listed goes to `listed`."""
     packages = []
     app_configs: dict[str, str] = {}
 
@@ -98,6 +100,8 @@ def in_worktree(root: str, config: Config, problems: list[tuple[str, str]] | Non
     for directory, dirnames, filenames in os.walk(root, onerror=unlisted):
         relative = os.path.relpath(directory, root).replace(os.sep, "/")
         relative = "" if relative == "." else relative
+        if listed is not None:
+            listed.append(directory)
         if "pyvenv.cfg" in filenames:
             dirnames[:] = []
             continue

@@ -117,6 +117,7 @@ class _WorktreeFiles:
         self.index = cache.WorktreeIndex.for_root(common_dir, root) if common_dir is not None else None
         self.now_ns = time.time_ns()
         self.notes: dict[str, str] = {}
+        self.signatures: dict[str, files.Signature] = {}  # of each file known by its blob id unread
 
     def identify(self, key: str) -> str | None:
         if self.index is None:
@@ -125,7 +126,13 @@ class _WorktreeFiles:
             status = os.lstat(key)
         except OSError:
             return None
-        return self.index.known(key[self.prefix:], files.signature(status)) if stat.S_ISREG(status.st_mode) else None
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        signature = files.signature(status)
+        oid = self.index.known(key[self.prefix:], signature)
+        if oid is not None:
+            self.signatures[key] = signature
+        return oid
 
     def blob_id(self, key: str, data: bytes) -> str:
         return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -175,10 +182,14 @@ def checked_worktree(root: str | Path, under: str = "") -> dict[str, Any]:
     """`check`'s result for the work tree below `under`: answered from the results cache when every
     file read is known by its blob id without reading it (the work-tree index, stat-checked like git's
     own) and the same contents were checked before; else checked, and cached under those blob ids."""
-    from migguard import results
+    from migguard import results, snapshot
     from migguard.report import check_results
 
-    root, config, packages, problems = _worktree(root, None)
+    if not under and (found := snapshot.answer(str(root))) is not None:  # (the click-free `check` asked it already)
+        return found
+    started_ns = time.time_ns()
+    listed: list[str] = []
+    root, config, packages, problems = _worktree(root, None, listed)
     packages = [package for package in packages if monorepo.inside(package.path, under)]
     scopes = monorepo.scopes(config.projects, under)
     common_dir = cache.find_common_dir(root)
@@ -186,17 +197,20 @@ def checked_worktree(root: str | Path, under: str = "") -> dict[str, Any]:
         return check_results(_load_worktree_packages(root, config, packages, problems, False, scopes))
     source = _WorktreeFiles(root, common_dir)
     key = _worktree_key(source, config, packages, problems, under)
-    if key is not None:
-        found = results.load(common_dir, key, "")
-        if found is not None and found.get("version") == results.SCHEMA_VERSION:
-            return found
-    projects = _split(root, config, packages, source, False, cache.ParseCache.for_common_dir(common_dir), problems,
-                      scopes, relative_to=root)
-    source.save()
-    result = check_results(projects)
-    key = _worktree_key(source, config, packages, problems, under)  # every file just read is known now
-    if key is not None:
-        results.store(common_dir, key, "", result)
+    cached = results.load(common_dir, key, "") if key is not None else None
+    if cached is not None and cached.get("version") == results.SCHEMA_VERSION:
+        result = cached
+    else:
+        projects = _split(root, config, packages, source, False, cache.ParseCache.for_common_dir(common_dir), problems,
+                          scopes, relative_to=root)
+        source.save()
+        result = check_results(projects)
+        source.signatures.clear()
+        key = _worktree_key(source, config, packages, problems, under)  # every file just read is known now
+        if key is not None:
+            results.store(common_dir, key, "", result)
+    if key is not None and not under and not problems:  # the whole work tree, every file known by its signature
+        snapshot.record(root, started_ns, listed, source.signatures, result)
     return result
 
 
@@ -244,7 +258,8 @@ def with_operations(project: Project) -> Project:
     return project
 
 
-def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, list[Package], list[tuple[str, str]]]:
+def _worktree(root: str | Path, config: Config | None,
+              listed: list[str] | None = None) -> tuple[str, Config, list[Package], list[tuple[str, str]]]:
     root = str(root)
     if not os.path.isdir(root):
         raise InputError(f"{root} is not a directory.")
@@ -254,7 +269,7 @@ def _worktree(root: str | Path, config: Config | None) -> tuple[str, Config, lis
         except config_module.ConfigError as error:
             raise InputError(str(error)) from None
     problems: list[tuple[str, str]] = []
-    packages = discovery.in_worktree(root, config, problems)
+    packages = discovery.in_worktree(root, config, problems, listed)
     return root, config, packages, problems
 
 

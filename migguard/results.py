@@ -42,12 +42,29 @@ def load(common_dir: str | os.PathLike[str], key: str, under: str) -> dict[str, 
         return None
     if not isinstance(result, dict):
         return None
-    if "django" in result:  # decided by the installed Django's version (squashes of squashes): only for that one
-        from migguard.graph import installed_django_version
-
-        if result["django"] != installed_django_version():
-            return None
+    if "django" in result and not _same_django(result):
+        return None
     return result
+
+
+def _same_django(result: dict[str, Any]) -> bool:
+    """A result decided by the installed Django's version (squashes of squashes) holds for that one only."""
+    from migguard.graph import installed_django_version
+
+    return bool(result["django"] == installed_django_version())
+
+
+def usable(result: dict[str, Any]) -> bool:
+    """Whether a cached `check` result can be the answer now (this schema, the same Django where it matters)."""
+    return result.get("version") == SCHEMA_VERSION and ("django" not in result or _same_django(result))
+
+
+def touch(common_dir: str | os.PathLike[str], key: str, under: str) -> None:
+    """Mark a cached result as just used: the newest RESULTS_KEPT are kept."""
+    try:
+        os.utime(path_for(common_dir, key, under))
+    except OSError:
+        pass
 
 
 def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict[str, Any]) -> None:
@@ -78,6 +95,36 @@ def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict
             os.unlink(stale.path)
     except OSError:
         pass
+
+
+def find_common_dir(root: str) -> str | None:
+    """The git common directory of the repository holding `root`, found on disk without running git."""
+    current = os.path.realpath(root)
+    while True:
+        candidate = os.path.join(current, ".git")
+        if os.path.isdir(candidate):
+            git_dir = candidate
+            break
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, encoding="utf-8") as stream:
+                    line = stream.readline(4096).strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            git_dir = os.path.join(current, line[len("gitdir:"):].strip())
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as stream:
+            git_dir = os.path.join(git_dir, stream.readline(4096).strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return os.path.realpath(git_dir)
 
 
 def cached_revision(cwd: str, rev: str, under: str | None) -> dict[str, Any] | None:

@@ -128,6 +128,16 @@ def migrate_and_store(project: DjangoProject, *extra: str) -> dict:
     return steps(project, "migrate", "people", *extra, "dump")["dump"]
 
 
+def feature_migrated(project: DjangoProject) -> dict:
+    """main and feature each add a 0003 to api (country, discipline); feature checked out, migrated, people
+    stored: the database dumped."""
+    from conftest import diverge
+
+    diverge(project, [DISCIPLINE], [COUNTRY])
+    git(project.root, "checkout", "-q", "feature")
+    return migrate_and_store(project)
+
+
 def assert_healthy(project: DjangoProject, before: dict, fresh: dict | None) -> None:
     """Plain migrate is a no-op, every row and value kept, both --check exit 0, schema equals a fresh database."""
     migrate = project.manage("migrate", "--no-input")

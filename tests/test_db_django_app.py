@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from conftest import DjangoProject, diverge, git
-from dbstory import COUNTRY, DISCIPLINE, database_away, dump, migrate_and_store, prepare
+from dbstory import COUNTRY, DISCIPLINE, database_away, dump, feature_migrated, prepare
 
 
 def with_app(project: DjangoProject) -> None:
@@ -15,9 +15,7 @@ def with_app(project: DjangoProject) -> None:
 def test_migrate_stops_before_any_sql_and_manage_py_repairs(seed: DjangoProject) -> None:
     with_app(seed)
     prepare(seed, None)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed)
     with database_away(seed):
         git(seed.root, "rebase", "main")
 

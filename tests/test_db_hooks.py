@@ -4,15 +4,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import DjangoProject, diverge, git
-from dbstory import COUNTRY, DISCIPLINE, assert_healthy, chain_with_a_dependent_app, dump, migguard, migrate_and_store, prepare, with_origin
+from dbstory import (COUNTRY, DISCIPLINE, assert_healthy, chain_with_a_dependent_app, dump, feature_migrated, migguard,
+                     migrate_and_store, prepare, with_origin)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 def test_rebase_brings_the_local_database_along(seed: DjangoProject, database, fresh) -> None:
     prepare(seed, database)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed)
 
     rebase = git(seed.root, "rebase", "main")
     assert (seed.root / "api/migrations/0004_person_discipline.py").exists()
@@ -49,9 +48,7 @@ def test_a_database_on_another_host_keeps_its_names(seed: DjangoProject) -> None
         '\nDATABASES["reports"] = {"ENGINE": "django.db.backends.postgresql", "NAME": "reports", '
         '"HOST": "db.reports.invalid", "PORT": "5432", "USER": "x", "OPTIONS": {"connect_timeout": 2}}\n'))
     git(seed.root, "commit", "-qam", "settings: a reports database elsewhere")
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed)
 
     rebase = git(seed.root, "rebase", "main")
     assert "api: not renumbered: database 'reports' could not be asked" in rebase.stderr, rebase.stderr

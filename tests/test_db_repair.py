@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 
 from conftest import DjangoProject, commit_models, diverge, git, person_models, run
-from dbstory import COUNTRY, DISCIPLINE, assert_healthy, database_away, dump, migguard, migrate_and_store, prepare, saved_file
+from dbstory import COUNTRY, DISCIPLINE, assert_healthy, database_away, dump, migguard, feature_migrated, migrate_and_store, prepare, saved_file
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql_without_createdb"], indirect=True)
 def test_status_and_repair_after_a_rebase_keep_every_row(seed: DjangoProject, database, fresh) -> None:
     prepare(seed, database)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed)
     with database_away(seed):
         git(seed.root, "rebase", "main")
     assert (seed.root / "api/migrations/0004_person_discipline.py").exists()
@@ -51,9 +49,7 @@ def test_status_and_repair_after_a_rebase_keep_every_row(seed: DjangoProject, da
 def test_two_rebases_without_a_journal_are_found_in_git_history(seed: DjangoProject, postgres_databases) -> None:
     database = postgres_databases()
     prepare(seed, database)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed)
     with database_away(seed):
         git(seed.root, "rebase", "main")
         git(seed.root, "checkout", "-q", "main")
@@ -79,9 +75,7 @@ def test_two_rebases_without_a_journal_are_found_in_git_history(seed: DjangoProj
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 def test_branch_switch_is_reported_with_the_branch_and_never_changed(seed: DjangoProject, database) -> None:
     prepare(seed, database)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed)
     git(seed.root, "checkout", "-q", "main")
 
     status = migguard(seed, "db", "status")

@@ -175,6 +175,39 @@ def test_a_virtualenv_without_django_runs_everything_but_the_demo(wheel: Path, s
     assert demo.stdout.strip() == (
         "migguard demo: the demo runs Django's makemigrations and migrate, and this Python has no Django: "
         f"{python} -m pip install django, then run it again.")
+    assert_the_gate_answers_for_the_django_it_runs_with(tmp_path / "squashes", python)
+
+
+SQUASHES = {  # a squash of a squash still present: Django 6.0 loads it, Django before 6.0 only on some runs
+    "0001_initial": ([], []), "0002_a": ([], ["0001_initial"]), "0003_b": ([], ["0002_a"]),
+    "0002_squashed_0003_b": (["0002_a", "0003_b"], ["0001_initial"]),
+    "0001_squashed_0003_b": (["0001_initial", "0002_squashed_0003_b"], []),
+}
+
+
+def assert_the_gate_answers_for_the_django_it_runs_with(root: Path, no_django: Path) -> None:
+    """The push gate caches its findings by tree; where the installed Django's version decided them (no
+    `django_version` configured), a gate running with another Django answers again instead of reusing them."""
+    folder = root / "shop" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").touch()
+    for name, (replaces, dependencies) in SQUASHES.items():
+        (folder / f"{name}.py").write_text(
+            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+            f"    replaces = {[('shop', r) for r in replaces]!r}\n"
+            f"    dependencies = {[('shop', d) for d in dependencies]!r}\n    operations = []\n")
+    (folder / "max_migration.txt").write_text("0001_squashed_0003_b\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "squashes")
+    head = git(root, "rev-parse", "HEAD").stdout.strip()
+    update = f"refs/heads/main {head} refs/heads/main {'0' * 40}\n"
+    answers = []
+    for python in (Path(sys.executable), no_django, Path(sys.executable)):
+        done = run([str(python), "-m", "migguard", "hook", "pre-push", "origin", "/nowhere.git"], root, check=False,
+                   input=update, env=bare_env())
+        answers.append((done.returncode, "squash of a squash" in done.stdout + done.stderr))
+    assert answers == [(1, True), (0, False), (1, True)]  # the suite's Django 5.2, none, 5.2 again
 
 
 def test_pip_install_user(wheel: Path, seed: DjangoProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

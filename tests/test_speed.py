@@ -97,15 +97,20 @@ def test_graph_and_fix_grow_linearly_with_a_chain(tmp_path: Path) -> None:
     assert costs[5_000] / costs[2_500] < 3, costs
 
 
-def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None:
-    """The work tree's result is cached by blob id: a new file, an edit that keeps size and mtime,
-    and a deletion each give the new answer at once."""
-    root = tmp_path / "repo"
+def committed_chain(root: Path) -> Path:
+    """A repository whose app `shop` holds 0001_initial and 0002_more, its lock file in step, committed."""
     write_chain(root, ["0001_initial", "0002_more"])
     (root / "shop/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "app")
+    return root
+
+
+def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None:
+    """The work tree's result is cached by blob id: a new file, an edit that keeps size and mtime,
+    and a deletion each give the new answer at once."""
+    root = committed_chain(tmp_path / "repo")
 
     def check() -> tuple[int, str]:
         done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
@@ -130,3 +135,155 @@ def test_the_cached_work_tree_check_follows_every_change(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
                           env=clean_env())
     assert done.returncode == 1 and "depends on shop.0001_initiaX, which does not exist" in done.stdout
+
+
+def modules(cwd: Path, *arguments: str, stdin: str = "") -> set[str]:
+    """Every module `python -X importtime -m migguard ARGUMENTS` imports."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "migguard", *arguments], cwd=cwd, input=stdin,
+                          capture_output=True, text=True, env=clean_env())
+    return {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_a_push_with_nothing_to_check_passes_from_the_cache_and_anything_else_is_still_refused(tmp_path: Path) -> None:
+    """pre-push answers a docs-only commit on top of the remote's tip without the full gate (it does not even
+    import it); a new commit adding a second leaf, renaming an app's folder (its label with it), changing an
+    AppConfig's label or the configuration is still refused by a real `git push`, as is a docs-only commit on a
+    remote tip that cannot pass."""
+    root, remote = tmp_path / "repo", tmp_path / "remote.git"
+    write_chain(root, ["0001_initial", "0002_more"], app="api")
+    write_chain(root, ["0001_initial"], app="billing")
+    (root / "billing/apps.py").write_text(
+        "from django.apps import AppConfig\n\n\nclass BillingConfig(AppConfig):\n    name = 'billing'\n    label = 'billing'\n")
+    write_chain(root, ["0001_initial"], app="shop")
+    (root / "vendor").mkdir()
+    (root / "vendor/README.md").write_text("vendored apps\n")
+    git(root, "init", "-q", "-b", "main")
+    subprocess.run([sys.executable, "-m", "migguard", "install"], cwd=root, capture_output=True, env=clean_env(), check=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "apps")
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "origin", "main")  # the full gate: the remote's tip is checked and cached
+
+    def push(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=root, capture_output=True, text=True,
+                              env=clean_env(**extra))
+
+    def attempt(message: str, change: object) -> subprocess.CompletedProcess[str]:
+        git(root, "reset", "-q", "--hard", "origin/main")
+        change()  # type: ignore[operator]
+        git(root, "add", "-A")
+        git(root, "-c", "core.hooksPath=/dev/null", "commit", "-qm", message)
+        return push()
+
+    tip = git(root, "rev-parse", "origin/main").stdout.strip()
+    (root / "README.md").write_text("docs\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "docs")
+    line = f"refs/heads/main {git(root, 'rev-parse', 'HEAD').stdout.strip()} refs/heads/main {tip}\n"
+    loaded = modules(root, "hook", "pre-push", "origin", str(remote), stdin=line)
+    assert "migguard.hooks.idle_push" in loaded and "migguard.hooks.gate" not in loaded, sorted(loaded)
+    assert not {"subprocess", "typing", "signal", "hashlib", "pickle"} & loaded, sorted(loaded)
+    done = push()
+    assert done.returncode == 0, done.stderr
+    (root / "README.md").write_text("more docs\n")
+    git(root, "commit", "-qam", "more docs")
+    assert push().returncode == 0  # on top of a tip the fast path itself accepted
+
+    git(root, "checkout", "-qb", "feature")  # a new branch: its configuration is the remote HEAD's, else the defaults
+    (root / "README.md").write_text("feature docs\n")
+    git(root, "commit", "-qam", "feature docs")
+    line = f"refs/heads/feature {git(root, 'rev-parse', 'HEAD').stdout.strip()} refs/heads/feature {'0' * 40}\n"
+    git(root, "push", "-q", "origin", "HEAD:refs/heads/first")  # the full gate, once: it records the defaults
+    assert "migguard.hooks.gate" not in modules(root, "hook", "pre-push", "origin", str(remote), stdin=line)
+    (root / "api/migrations/0003_other.py").write_text(MIGRATION.format([("api", "0001_initial")]))
+    git(root, "add", "-A")
+    git(root, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "second leaf")
+    done = subprocess.run(["git", "push", "-q", "origin", "feature"], cwd=root, capture_output=True, text=True,
+                          env=clean_env())
+    assert done.returncode != 0 and "every pushed commit must pass" in done.stderr, done.stderr
+    git(root, "checkout", "-q", "main")
+
+    refusals = {
+        "second leaf": lambda: (root / "api/migrations/0003_other.py").write_text(
+            MIGRATION.format([("api", "0001_initial")])),
+        "app folder renamed": lambda: git(root, "mv", "shop", "vendor/api"),  # its label is now "api" too
+        "label changed": lambda: (root / "billing/apps.py").write_text(
+            (root / "billing/apps.py").read_text().replace("label = 'billing'", "label = 'api'")),
+        "configuration": lambda: (root / "pyproject.toml").write_text('[tool.migguard.apps]\napi = "billing"\n'),
+        "lock file": lambda: (root / "api/migrations/max_migration.txt").write_text("0001_initial\n"),
+    }
+    for message, change in refusals.items():
+        done = attempt(message, change)
+        assert done.returncode != 0 and "every pushed commit must pass" in done.stderr, (message, done.stderr)
+        done = push(MIGGUARD="0")
+        assert done.returncode != 0, message  # nothing in the pusher's environment switches the gate off
+
+    # a remote tip that cannot pass (pushed past the gate): a docs-only commit on it is refused, every time
+    attempt("second leaf", refusals["second leaf"])
+    git(root, "push", "-q", "--no-verify", "origin", "HEAD:main")
+    for _ in range(2):
+        done = attempt("docs", lambda: (root / "README.md").write_text("again\n"))
+        assert done.returncode != 0 and "api" in done.stderr, done.stderr
+
+
+def test_the_work_tree_check_is_answered_again_without_reading_until_anything_it_read_changes(tmp_path: Path) -> None:
+    """A repeated `check` is answered from its snapshot (nothing but `os` and `marshal`: no discovery, no
+    reader), and a new app, a renamed migration, a lock file edited to the same size and time, a changed
+    configuration and a file replaced by a symbolic link each give the new answer at once."""
+    root = committed_chain(tmp_path / "repo")
+    ok = "ok: 1 app with migrations, one leaf each, lock files in step."
+
+    def check() -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True, text=True,
+                              env=clean_env())
+        return done.returncode, done.stdout.splitlines()[-1]
+
+    def settled() -> None:
+        """Past the racy window: what was just written can be trusted by its signature, and a snapshot is kept."""
+        time.sleep(2.1)
+        check()
+
+    settled()
+    assert check() == (0, ok)
+    loaded = modules(root, "check")
+    assert "migguard.snapshot" in loaded and not {"migguard.project", "migguard.discovery", "migguard.reader"} & loaded
+    assert not {"subprocess", "typing", "signal", "hashlib", "pickle", "click", "json"} & loaded, sorted(loaded)
+
+    write_chain(root, ["0001_initial", "0002_more"], app="billing")  # a new app: a new folder at the top
+    (root / "billing/migrations/max_migration.txt").write_text(lockfile.content("0002_more"))
+    assert check() == (0, "ok: 2 apps with migrations, one leaf each, lock files in step.")
+    settled()
+    package = root / "shop/migrations"
+    (package / "0002_more.py").rename(package / "0002_renamed.py")
+    assert check()[0] == 1  # the lock file names 0002_more
+    (package / "0002_renamed.py").rename(package / "0002_more.py")
+    settled()
+    assert check() == (0, "ok: 2 apps with migrations, one leaf each, lock files in step.")
+    lock = package / "max_migration.txt"
+    status = lock.stat()
+    lock.write_text(lock.read_text().replace("0002_more", "0002_mor_"))
+    os.utime(lock, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert check()[0] == 1
+    lock.write_text(lockfile.content("0002_more"))
+    settled()
+    (root / "pyproject.toml").write_text('[tool.migguard]\nexclude = ["billing"]\n')
+    assert check() == (0, ok)
+    (root / "pyproject.toml").unlink()
+    settled()
+
+    def in_colour() -> int:  # click answers (colours), through the same snapshot
+        return subprocess.run([sys.executable, "-m", "migguard", "check"], cwd=root, capture_output=True,
+                              env=clean_env(FORCE_COLOR="1")).returncode
+
+    assert in_colour() == 0
+    lock.write_text(lock.read_text().replace("0002_more", "0002_mor_"))
+    os.utime(lock, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert in_colour() == 1
+    lock.write_text(lockfile.content("0002_more"))
+    settled()
+    second = package / "0002_more.py"
+    (tmp_path / "elsewhere.py").write_text(second.read_text())
+    second.unlink()
+    second.symlink_to(tmp_path / "elsewhere.py")
+    assert check()[0] != 0
