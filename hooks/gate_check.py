@@ -16,7 +16,8 @@ from migguard.config import Config, ConfigError
 from migguard.errors import InputError
 from migguard.files import MAX_BYTES
 from migguard.gitio import TreeEntry
-from migguard.hooks.idle_push import GATE_VERSION, may_change_findings, tree_key
+from migguard.changes import may_change_findings
+from migguard.hooks.idle_push import GATE_VERSION, tree_key
 
 LOCK = "\0lock:"  # marks a lock-file finding: it refuses the tip only (history before lock files stays pushable)
 UNREAD = ("cannot be read statically", "is not a literal list", "not checked")  # warnings the gates refuse

@@ -11,6 +11,7 @@ changes a path that matters. Anything else, or anything unexpected, and the full
 from __future__ import annotations
 
 from migguard import results
+from migguard.changes import may_change_findings
 from migguard.processes import run_git
 
 TYPE_CHECKING = False
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 
 GATE_VERSION = "3"  # in the gate's cache keys
 ZERO = "0" * 40
-LINK_MODES = ("160000", "120000")
-CONFIG_FILES = ("pyproject.toml", "setup.cfg")
 MAX_COMMITS = 1000  # a longer push takes the full gate (bounded in time there)
 HEX = frozenset("0123456789abcdef")
 
@@ -37,25 +36,6 @@ def base_key(tree: str) -> str:
 def tree_key(tree: str, settings: str) -> str:
     """The cache key of a tree's findings under the settings with this digest."""
     return f"gate{GATE_VERSION}-tree:{tree}:{settings}"
-
-
-def may_change_findings(old_mode: str, new_mode: str, path: str, packages: frozenset[str] | set[str],
-                        lockfile: str, app_paths: list[str]) -> bool:
-    """Whether a changed path can change what the gate finds (conservative: when unsure, yes).
-
-    `packages`: the migration package folders of the parent; `app_paths`: the configured apps' paths."""
-    if old_mode in LINK_MODES or new_mode in LINK_MODES:
-        return True
-    directory, _, name = path.rpartition("/")
-    folder = directory.rsplit("/", 1)[-1]
-    if directory in packages or folder == "migrations" or name in CONFIG_FILES or name == lockfile:
-        return True
-    if any(directory == app or directory.rsplit("/", 1)[0] == app for app in app_paths):
-        return True
-    if not name.endswith((".py", ".pyc")):
-        return False
-    return (name in ("__init__.py", "apps.py") or name.endswith(".pyc") or folder == "apps"
-            or (name[:4].isdigit() and name[4:5] == "_"))  # discovery.NUMBERED_MODULE, or more
 
 
 def passes(arguments: list[str], root: str, stdin: str) -> bool:

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from migguard import discovery, files, gitio, lockfile, reader, results
+from migguard.changes import may_change_findings
 from migguard.reader import MigrationSource
 
 FACTS_VERSION = 1
 REGULAR_MODES = ("100644", "100755")
 SPECIAL_NAMES = ("__first__", "__latest__")
-LINK_MODES = ("160000", "120000")
-CONFIG_FILES = ("pyproject.toml", "setup.cfg")
 taken = 0  # how many times this process answered through this path (what the tests observe)
 
 
@@ -114,23 +113,6 @@ def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] 
         return None
 
 
-def _may_matter(old_mode: str, new_mode: str, path: str, found: dict[str, Any]) -> bool:
-    """The push gate's rule of which changed paths can change findings (`hooks.idle_push.may_change_findings`,
-    which the core does not import), and a virtualenv's marker, which hides the folders below it."""
-    if old_mode in LINK_MODES or new_mode in LINK_MODES:
-        return True
-    directory, _, name = path.rpartition("/")
-    folder = directory.rsplit("/", 1)[-1]
-    if directory in found["packages"] or folder == "migrations" or name in CONFIG_FILES or name == found["lockfile"]:
-        return True
-    if name == "pyvenv.cfg" or any(directory == app or directory.rsplit("/", 1)[0] == app for app in found["app_paths"]):
-        return True
-    if not name.endswith((".py", ".pyc")):
-        return False
-    return (name in ("__init__.py", "apps.py") or name.endswith(".pyc") or folder == "apps"
-            or (name[:4].isdigit() and name[4:5] == "_"))
-
-
 def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:
     global taken
     done = gitio.spawn(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^1^{{tree}}"], cwd)
@@ -151,7 +133,7 @@ def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any]
     added: dict[str, dict[str, str]] = {}  # app label -> {migration name: blob id}
     locks: dict[str, str] = {}  # app label -> lock file blob id
     for old_mode, new_mode, oid, status, path in changes:
-        if not _may_matter(old_mode, new_mode, path, found):
+        if not may_change_findings(old_mode, new_mode, path, found["packages"], lock_name, found["app_paths"]):
             continue
         directory, _, name = path.rpartition("/")
         app = apps.get(directory)

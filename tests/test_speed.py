@@ -212,6 +212,7 @@ def test_a_push_with_nothing_to_check_passes_from_the_cache_and_anything_else_is
             (root / "billing/apps.py").read_text().replace("label = 'billing'", "label = 'api'")),
         "configuration": lambda: (root / "pyproject.toml").write_text('[tool.migguard.apps]\napi = "billing"\n'),
         "lock file": lambda: (root / "api/migrations/max_migration.txt").write_text("0001_initial\n"),
+        "a virtualenv's marker": lambda: (root / "billing/pyvenv.cfg").write_text("home = /usr/bin\n"),  # check skips billing
     }
     for message, change in refusals.items():
         done = attempt(message, change)
