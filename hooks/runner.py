@@ -208,12 +208,42 @@ def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     from migguard.checking import write_locks
     from migguard.project import load_revision_projects
 
-    for project in load_revision_projects(root, gitio.text(["write-tree"], root), under=""):
+    tree = gitio.text(["write-tree"], root)
+    if _locks_from_head(root, tree):
+        return 0
+    for project in load_revision_projects(root, tree, under=""):
         touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
         for lock_path, _, leaf in write_locks(project, labels=touched):
             gitio.run(["add", "--", lock_path], root)
             note(f"{lock_path} -> {leaf}")
     return 0
+
+
+def _locks_from_head(root: str, tree: str) -> bool:
+    """The common commit, migrations added to a clean HEAD checked before: each changed app's lock file written
+    and staged from its new leaf, found from HEAD's cached result and the added files alone (the new tree's
+    result cached too). False, having written nothing, when that is not certain: the full check decides."""
+    from migguard import cache, incremental, results
+    from migguard.checking import write_lock_files
+
+    common = results.find_common_dir(root)
+    head = gitio.spawn(["rev-parse", "--verify", "-q", "HEAD^{tree}"], root)
+    head_tree = head.stdout.decode("ascii", "replace").strip()
+    if common is None or head.returncode != 0:
+        return False
+    locks = incremental.stale_locks(root, Path(common), head_tree, tree)
+    if locks is None:
+        return False
+    changed = [locks[label] for label in sorted(locks)]
+    write_lock_files(root, changed)
+    for lock_path, leaf in changed:
+        gitio.run(["add", "--", lock_path], root)
+        note(f"{lock_path} -> {leaf}")
+    staged = gitio.text(["write-tree"], root)
+    result = incremental.from_parent(root, Path(common), head_tree, staged)
+    if result is not None:
+        cache.store_result(Path(common), staged, "", result)
+    return True
 
 
 def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:

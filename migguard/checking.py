@@ -116,8 +116,6 @@ def write_locks(project: Project, check_only: bool = False, labels: set[str] | N
 
     Each file is replaced atomically; nothing is written when any lock file would be written through
     a symlink leaving the work tree (InputError naming it), or cannot be written."""
-    from migguard import lockfile, safewrite
-
     changes: list[tuple[str, str, str]] = []
     if not project.config.lockfile:
         return changes
@@ -127,16 +125,23 @@ def write_locks(project: Project, check_only: bool = False, labels: set[str] | N
         if state.ok or len(leaves) != 1:
             continue
         changes.append((project.lock_path(label), state.state, leaves[0]))
-    if check_only:
-        return changes
-    for path, _, _ in changes:
+    if not check_only:
+        write_lock_files(project.root, [(path, leaf) for path, _, leaf in changes])
+    return changes
+
+
+def write_lock_files(root: str | Path, locks: list[tuple[str, str]]) -> None:
+    """Write each `(path, leaf)` lock file below `root` atomically; nothing at all when any of them would be
+    written through a symlink leaving the work tree (InputError naming it)."""
+    from migguard import lockfile, safewrite
+
+    for path, _ in locks:
         try:
-            safewrite.target(project.root, path)
+            safewrite.target(root, path)
         except safewrite.UnsafePath as error:
             raise InputError(f"{error} Nothing was written.") from None
-    for path, _, leaf in changes:
+    for path, leaf in locks:
         try:
-            safewrite.write(project.root, path, lockfile.content(leaf).encode())
+            safewrite.write(root, path, lockfile.content(leaf).encode())
         except OSError as error:
             raise InputError(f"could not write {path}: {(error.strerror or str(error)).lower()}.") from None
-    return changes

@@ -114,11 +114,55 @@ def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] 
 
 
 def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:
-    global taken
     done = gitio.spawn(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^1^{{tree}}"], cwd)
     parent_tree = done.stdout.decode("utf-8", "surrogateescape").strip()
     if done.returncode != 0 or len(parent_tree) != len(tree):
         return None
+    return from_parent(cwd, common, parent_tree, tree)
+
+
+def from_parent(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> dict[str, Any] | None:
+    """The whole repository's result for `tree` when it certainly follows from `parent_tree`'s cached one
+    (stored by tree); None when unsure."""
+    global taken
+    try:
+        delta = _delta(cwd, common, parent_tree, tree, locks_in_step=True)
+    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):
+        return None
+    if delta is None:
+        return None
+    before, found, new_leaves = delta
+    after = dict(before)
+    after["apps"] = [dict(app, leaves=[new_leaves[app["app"]]]) if app["app"] in new_leaves else app
+                     for app in before["apps"]]
+    results.store(common, facts_key(tree), "", found)
+    results.touch(common, parent_tree, "")  # the parent stays among the newest cached results while in use
+    results.touch(common, facts_key(parent_tree), "")
+    taken += 1
+    return after
+
+
+def stale_locks(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> dict[str, tuple[str, str]] | None:
+    """For a staged tree that only adds migrations to a clean, cached parent (lock files untouched): each
+    changed app's lock file path and its one new leaf. None when unsure (the full check decides then)."""
+    try:
+        delta = _delta(cwd, common, parent_tree, tree, locks_in_step=False)
+    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):
+        return None
+    if delta is None:
+        return None
+    before, found, new_leaves = delta
+    paths = {app["app"]: app["path"] for app in before["apps"]}
+    lock_name: str = found["lockfile"]
+    return {label: (f"{paths[label]}/{lock_name}".lstrip("/"), leaf) for label, leaf in new_leaves.items()} \
+        if lock_name else {}
+
+
+def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
+           locks_in_step: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+    """The parent's result and facts, and each changed app's one new leaf, when `tree` only adds migrations
+    to the clean parent (with `locks_in_step`: each changed app's lock file naming its new leaf; without:
+    no lock file changed)."""
     before = results.load(common, parent_tree, "")
     found = results.load(common, facts_key(parent_tree), "")
     if before is None or not _clean(before) or found is None or not _usable_facts(found):
@@ -148,7 +192,9 @@ def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any]
         added.setdefault(app["app"], {})[migration] = oid
     if not added and not locks:
         return None
-    if set(locks) - set(added) or (lock_name and set(added) - set(locks)):
+    if not locks_in_step and locks:
+        return None
+    if locks_in_step and (set(locks) - set(added) or (lock_name and set(added) - set(locks))):
         return None
     pinned = set(found["pinned"])
     if pinned & set(added):
@@ -198,20 +244,13 @@ def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any]
         if leaf is None:
             return None
         new_leaves[label] = leaf
-        if lock_name and blobs[locks[label]] != lockfile.content(leaf).encode():
+        if locks_in_step and lock_name and blobs[locks[label]] != lockfile.content(leaf).encode():
             return None
         if by_label[label].get("lock") != ("ok" if lock_name else "off"):
             return None
     if elsewhere and not _all_exist(cwd, tree, elsewhere, shadowed, by_label):
         return None
-    after = dict(before)
-    after["apps"] = [dict(app, leaves=[new_leaves[app["app"]]]) if app["app"] in new_leaves else app
-                     for app in before["apps"]]
-    results.store(common, facts_key(tree), "", found)
-    results.touch(common, parent_tree, "")  # the parent stays among the newest cached results while in use
-    results.touch(common, facts_key(parent_tree), "")
-    taken += 1
-    return after
+    return before, found, new_leaves
 
 
 def _one_leaf(old_leaf: str, parents: dict[str, set[str]]) -> str | None:

@@ -288,3 +288,42 @@ def test_a_merge_bringing_a_migration_is_checked_incrementally_by_the_hook(tmp_p
     full = full_check(root, "HEAD")
     assert as_json(quick) == as_json(full)
     assert full["ok"] and [app["leaves"] for app in full["apps"] if app["app"] == "alpha"] == [["0003_new"]]
+
+
+def test_a_commit_adding_a_migration_keeps_the_lock_file_in_step_from_heads_result(tmp_path: Path) -> None:
+    """A real `git commit` of a new migration with migguard installed: the pre-commit hook writes and stages the
+    lock file from HEAD's cached result and the added file alone (nothing stored by content, which only the
+    full check writes), and the commit's cached result equals the full check's. Two leaves take the full path,
+    which refuses nothing here but leaves the lock file alone."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    project(root, lock=True, swappable=False)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    run([sys.executable, "-m", "migguard", "install"], root)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "install")
+    run([sys.executable, "-m", "migguard", "check", "--rev", "HEAD"], root)  # HEAD, checked as a hook would
+    folder = root / ".git" / "migguard" / "results"
+    by_content = sorted(path.name for path in folder.iterdir() if "-k-content" in path.name)
+
+    write(root, "alpha/migrations/0003_new.py", migration(['("alpha", "0002_more")']))
+    git(root, "add", "alpha/migrations/0003_new.py")
+    committed = git(root, "commit", "-q", "-m", "a migration")
+    assert "alpha/migrations/max_migration.txt -> 0003_new" in committed.stdout + committed.stderr
+    assert (root / "alpha/migrations/max_migration.txt").read_text() == "0003_new\n"
+    assert git(root, "status", "--porcelain").stdout == ""
+    assert git(root, "show", "HEAD:alpha/migrations/max_migration.txt").stdout == "0003_new\n"
+    tree = git(root, "rev-parse", "HEAD^{tree}").stdout.strip()
+    quick = results.load(root / ".git", tree, "")
+    assert quick is not None
+    assert sorted(path.name for path in folder.iterdir() if "-k-content" in path.name) == by_content
+    assert as_json(quick) == as_json(full_check(root, "HEAD"))
+
+    write(root, "alpha/migrations/0004_a.py", migration(['("alpha", "0003_new")']))
+    write(root, "alpha/migrations/0004_b.py", migration(['("alpha", "0003_new")']))
+    git(root, "add", "-A")
+    two = git(root, "commit", "-q", "-m", "two leaves", check=False)
+    assert "max_migration.txt ->" not in two.stdout + two.stderr
+    assert git(root, "show", ":alpha/migrations/max_migration.txt").stdout == "0003_new\n"
