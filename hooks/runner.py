@@ -205,7 +205,7 @@ def pre_commit(arguments: list[str], root: str) -> int:
 
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
-    from migguard.checking import write_locks
+    from migguard.checking import check_revision, write_locks
     from migguard.project import load_revision_projects
 
     tree = gitio.text(["write-tree"], root)
@@ -216,20 +216,24 @@ def _keep_locks_in_step(root: str, staged: list[str]) -> int:
         for lock_path, _, leaf in write_locks(project, labels=touched):
             gitio.run(["add", "--", lock_path], root)
             note(f"{lock_path} -> {leaf}")
+    try:  # what is committed, checked and cached by its tree: the next commit's lock files follow from it
+        check_revision(root, gitio.text(["write-tree"], root), under="")
+    except InputError:
+        pass
     return 0
 
 
 def _locks_from_head(root: str, tree: str) -> bool:
-    """The common commit, migrations added to a clean HEAD checked before: each changed app's lock file written
-    and staged from its new leaf, found from HEAD's cached result and the added files alone (the new tree's
-    result cached too). False, having written nothing, when that is not certain: the full check decides."""
+    """The common commit, migrations added to a clean, checked HEAD (or a near first-parent ancestor): each
+    changed app's lock file written and staged from its new leaf, found from that cached result and the added
+    files alone (the new tree's result cached too). False, having written nothing, when that is not certain:
+    the full check decides."""
     from migguard import cache, incremental, results
     from migguard.checking import write_lock_files
 
     common = results.find_common_dir(root)
-    head = gitio.spawn(["rev-parse", "--verify", "-q", "HEAD^{tree}"], root)
-    head_tree = head.stdout.decode("ascii", "replace").strip()
-    if common is None or head.returncode != 0:
+    head_tree = incremental.checked_ancestor(root, Path(common), "HEAD", len(tree)) if common else None
+    if common is None or head_tree is None:
         return False
     locks = incremental.stale_locks(root, Path(common), head_tree, tree)
     if locks is None:

@@ -113,12 +113,24 @@ def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] 
         return None
 
 
+ANCESTORS = 16  # first-parent ancestors looked at for a checked tree
+
+
 def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:
-    done = gitio.spawn(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^1^{{tree}}"], cwd)
-    parent_tree = done.stdout.decode("utf-8", "surrogateescape").strip()
-    if done.returncode != 0 or len(parent_tree) != len(tree):
+    base = checked_ancestor(cwd, common, f"{rev}^1", len(tree))
+    return None if base is None else from_parent(cwd, common, base, tree)
+
+
+def checked_ancestor(cwd: str | Path, common: Path, rev: str, length: int) -> str | None:
+    """The tree of the nearest of `rev` and its first-parent ancestors whose result is cached (what lies between
+    only changes the comparison of the two trees, which decides); None when none of the nearest is."""
+    done = gitio.spawn(["log", "--first-parent", "--format=%T", f"-n{ANCESTORS}", "--end-of-options", rev, "--"], cwd)
+    if done.returncode != 0:
         return None
-    return from_parent(cwd, common, parent_tree, tree)
+    for tree in done.stdout.decode("utf-8", "surrogateescape").split():
+        if len(tree) == length and results.load(common, tree, "") is not None:
+            return tree
+    return None
 
 
 def from_parent(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> dict[str, Any] | None:

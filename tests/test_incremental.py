@@ -327,3 +327,29 @@ def test_a_commit_adding_a_migration_keeps_the_lock_file_in_step_from_heads_resu
     two = git(root, "commit", "-q", "-m", "two leaves", check=False)
     assert "max_migration.txt ->" not in two.stdout + two.stderr
     assert git(root, "show", ":alpha/migrations/max_migration.txt").stdout == "0003_new\n"
+
+
+def test_the_first_commit_of_a_migration_prepares_the_next_ones(tmp_path: Path) -> None:
+    """With nothing checked yet, the pre-commit hook takes the full check and caches what it commits; the next
+    commit of a migration then keeps its lock file in step from that result (no result stored by content)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    project(root, lock=True, swappable=False)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    run([sys.executable, "-m", "migguard", "install"], root)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "install")
+    folder = root / ".git" / "migguard" / "results"
+    for name, parent in (("0003_new", "0002_more"), ("0004_next", "0003_new")):
+        by_content = sorted(path.name for path in folder.iterdir() if "-k-content" in path.name) \
+            if folder.exists() else []
+        write(root, f"alpha/migrations/{name}.py", migration([f'("alpha", "{parent}")']))
+        git(root, "add", "-A")
+        committed = git(root, "commit", "-q", "-m", name)
+        assert f"alpha/migrations/max_migration.txt -> {name}" in committed.stdout + committed.stderr
+        tree = git(root, "rev-parse", "HEAD^{tree}").stdout.strip()
+        cached = results.load(root / ".git", tree, "")
+        assert cached is not None and as_json(cached) == as_json(full_check(root, "HEAD"))
+    assert sorted(path.name for path in folder.iterdir() if "-k-content" in path.name) == by_content
