@@ -215,7 +215,20 @@ def _install(cwd: str | Path, server: bool, python: str | None) -> list[str]:
         for label in sorted(project.conflicts()):
             lines.append(f"app {label!r} has several leaves already ({', '.join(project.leaves(label))}): run `migguard fix`.")
     _remember_created(top, created)
+    _check_head(top)
     return lines
+
+
+def _check_head(top: Path) -> None:
+    """Check the commit checked out, so its result is cached: the hooks then answer the next merge or commit
+    adding a migration from it and the files that commit adds (a repository with no commit yet has none)."""
+    from migguard import gitio
+    from migguard.checking import check_revision
+
+    try:
+        check_revision(top, "HEAD", under="")
+    except (InputError, gitio.GitError):
+        pass
 
 
 def _install_attributes(top: Path, line: str) -> str:

@@ -329,9 +329,10 @@ def test_a_commit_adding_a_migration_keeps_the_lock_file_in_step_from_heads_resu
     assert git(root, "show", ":alpha/migrations/max_migration.txt").stdout == "0003_new\n"
 
 
-def test_the_first_commit_of_a_migration_prepares_the_next_ones(tmp_path: Path) -> None:
-    """With nothing checked yet, the pre-commit hook takes the full check and caches what it commits; the next
-    commit of a migration then keeps its lock file in step from that result (no result stored by content)."""
+def test_commits_of_migrations_follow_from_what_install_and_the_previous_commit_cached(tmp_path: Path) -> None:
+    """Commit after commit of a migration, each lock file is kept in step from what `migguard install` or the
+    previous commit cached (no result stored by content, which only the full check writes), and each commit's
+    cached result equals the full check's."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
@@ -351,5 +352,5 @@ def test_the_first_commit_of_a_migration_prepares_the_next_ones(tmp_path: Path) 
         assert f"alpha/migrations/max_migration.txt -> {name}" in committed.stdout + committed.stderr
         tree = git(root, "rev-parse", "HEAD^{tree}").stdout.strip()
         cached = results.load(root / ".git", tree, "")
+        assert sorted(path.name for path in folder.iterdir() if "-k-content" in path.name) == by_content, name
         assert cached is not None and as_json(cached) == as_json(full_check(root, "HEAD"))
-    assert sorted(path.name for path in folder.iterdir() if "-k-content" in path.name) == by_content
