@@ -227,7 +227,7 @@ def _check_head(top: Path) -> None:
 
     try:
         check_revision(top, "HEAD", under="")
-    except (InputError, gitio.GitError):
+    except (InputError, gitio.GitError, OSError):  # only a cache warmed: the hooks check again whatever this could not
         pass
 
 
