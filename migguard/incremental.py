@@ -137,10 +137,7 @@ def from_parent(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> d
     """The whole repository's result for `tree` when it certainly follows from `parent_tree`'s cached one
     (stored by tree); None when unsure."""
     global taken
-    try:
-        delta = _delta(cwd, common, parent_tree, tree, locks_in_step=True)
-    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):
-        return None
+    delta = _safe_delta(cwd, common, parent_tree, tree, locks_in_step=True)
     if delta is None:
         return None
     before, found, new_leaves = delta
@@ -157,10 +154,7 @@ def from_parent(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> d
 def stale_locks(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> dict[str, tuple[str, str]] | None:
     """For a staged tree that only adds migrations to a clean, cached parent (lock files untouched): each
     changed app's lock file path and its one new leaf. None when unsure (the full check decides then)."""
-    try:
-        delta = _delta(cwd, common, parent_tree, tree, locks_in_step=False)
-    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):
-        return None
+    delta = _safe_delta(cwd, common, parent_tree, tree, locks_in_step=False)
     if delta is None:
         return None
     before, found, new_leaves = delta
@@ -168,6 +162,14 @@ def stale_locks(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> d
     lock_name: str = found["lockfile"]
     return {label: (f"{paths[label]}/{lock_name}".lstrip("/"), leaf) for label, leaf in new_leaves.items()} \
         if lock_name else {}
+
+
+def _safe_delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
+                locks_in_step: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+    try:
+        return _delta(cwd, common, parent_tree, tree, locks_in_step)
+    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):  # unsure: the full check answers
+        return None
 
 
 def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,

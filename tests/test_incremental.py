@@ -254,11 +254,8 @@ def test_incremental_check_equals_the_full_check(tmp_path: Path, lock: bool, swa
     assert compared == 50 and taken_in_common_case >= 3 and incremental.taken >= taken_in_common_case
 
 
-def test_a_merge_bringing_a_migration_is_checked_incrementally_by_the_hook(tmp_path: Path) -> None:
-    """A real `git merge` with migguard installed: the post-merge hook's `check --rev HEAD` is answered from
-    the first parent's result (no result stored by content, which only the full check writes), and says
-    what the full check says."""
-    root = tmp_path / "repo"
+def installed_repository(root: Path) -> Path:
+    """The generated project (lock files on) committed, `migguard install` run and its files committed."""
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     project(root, lock=True, swappable=False)
@@ -267,6 +264,14 @@ def test_a_merge_bringing_a_migration_is_checked_incrementally_by_the_hook(tmp_p
     run([sys.executable, "-m", "migguard", "install"], root)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "install")
+    return root
+
+
+def test_a_merge_bringing_a_migration_is_checked_incrementally_by_the_hook(tmp_path: Path) -> None:
+    """A real `git merge` with migguard installed: the post-merge hook's `check --rev HEAD` is answered from
+    the first parent's result (no result stored by content, which only the full check writes), and says
+    what the full check says."""
+    root = installed_repository(tmp_path / "repo")
     git(root, "checkout", "-q", "-b", "feature")
     write(root, "alpha/migrations/0003_new.py", migration(['("alpha", "0002_more")']))
     write(root, "alpha/migrations/max_migration.txt", "0003_new\n")
@@ -295,15 +300,7 @@ def test_a_commit_adding_a_migration_keeps_the_lock_file_in_step_from_heads_resu
     lock file from HEAD's cached result and the added file alone (nothing stored by content, which only the
     full check writes), and the commit's cached result equals the full check's. Two leaves take the full path,
     which refuses nothing here but leaves the lock file alone."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    project(root, lock=True, swappable=False)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    run([sys.executable, "-m", "migguard", "install"], root)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "install")
+    root = installed_repository(tmp_path / "repo")
     run([sys.executable, "-m", "migguard", "check", "--rev", "HEAD"], root)  # HEAD, checked as a hook would
     folder = root / ".git" / "migguard" / "results"
     by_content = sorted(path.name for path in folder.iterdir() if "-k-content" in path.name)
@@ -333,15 +330,7 @@ def test_commits_of_migrations_follow_from_what_install_and_the_previous_commit_
     """Commit after commit of a migration, each lock file is kept in step from what `migguard install` or the
     previous commit cached (no result stored by content, which only the full check writes), and each commit's
     cached result equals the full check's."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    project(root, lock=True, swappable=False)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    run([sys.executable, "-m", "migguard", "install"], root)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "install")
+    root = installed_repository(tmp_path / "repo")
     folder = root / ".git" / "migguard" / "results"
     for name, parent in (("0003_new", "0002_more"), ("0004_next", "0003_new")):
         by_content = sorted(path.name for path in folder.iterdir() if "-k-content" in path.name) \
