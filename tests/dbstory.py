@@ -128,14 +128,26 @@ def migrate_and_store(project: DjangoProject, *extra: str) -> dict:
     return steps(project, "migrate", "people", *extra, "dump")["dump"]
 
 
-def feature_migrated(project: DjangoProject) -> dict:
-    """main and feature each add a 0003 to api (country, discipline); feature checked out, migrated, people
-    stored: the database dumped."""
+def feature_migrated(project: DjangoProject, upstream: str = "") -> dict:
+    """main and feature each add a 0003 to api (country, discipline; main's replaced by `upstream` when given);
+    feature checked out, migrated, people stored: the database dumped."""
     from conftest import diverge
 
     diverge(project, [DISCIPLINE], [COUNTRY])
+    if upstream:
+        (project.root / "api/migrations/0003_person_country.py").write_text(upstream)
+        git(project.root, "commit", "-qam", "main: country refuses existing rows")
     git(project.root, "checkout", "-q", "feature")
     return migrate_and_store(project)
+
+
+def assert_people_kept_after_migrate(project: DjangoProject) -> None:
+    """Plain migrate has nothing left to apply, and both people keep their discipline."""
+    migrate = project.manage("migrate", "--no-input")
+    assert "No migrations to apply" in migrate.stdout
+    people = project.manage("shell", "-c", "from api.models import Person\n"
+                            "print(sorted(Person.objects.values_list('name', 'discipline')))").stdout
+    assert "[('Ada', 'maths'), ('Grace', 'navy')]" in people
 
 
 def assert_healthy(project: DjangoProject, before: dict, fresh: dict | None) -> None:

@@ -88,11 +88,7 @@ def test_a_database_that_could_not_be_brought_along_keeps_its_names(seed: Django
     from test_db_repair import FAILING_UPSTREAM
 
     prepare(seed, None)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    (seed.root / "api/migrations/0003_person_country.py").write_text(FAILING_UPSTREAM)
-    git(seed.root, "commit", "-qam", "main: country refuses existing rows")
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed, FAILING_UPSTREAM)
 
     rebase = git(seed.root, "rebase", "main")
     assert ("api: not renumbered: bringing database 'default' along would fail ("

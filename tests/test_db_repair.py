@@ -115,11 +115,7 @@ class Migration(migrations.Migration):
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 def test_a_failure_during_repair_restores_everything(seed: DjangoProject, database) -> None:
     prepare(seed, database)
-    diverge(seed, [DISCIPLINE], [COUNTRY])
-    (seed.root / "api/migrations/0003_person_country.py").write_text(FAILING_UPSTREAM)
-    git(seed.root, "commit", "-qam", "main: country refuses existing rows")
-    git(seed.root, "checkout", "-q", "feature")
-    before = migrate_and_store(seed)
+    before = feature_migrated(seed, FAILING_UPSTREAM)
     with database_away(seed):
         git(seed.root, "rebase", "main")
 
