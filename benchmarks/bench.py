@@ -1,13 +1,14 @@
 """Measure migguard as users install it: a normal `pip install` of a checkout in a fresh virtualenv, paired runs.
 
     python benchmarks/bench.py [--checkout PATH] [--sizes 1000,5000,20000,100000] [--pairs 7]
-                               [--groups check,django,hooks,fix,git] [--json out.json] [--markdown out.md]
+                               [--groups check,django,hooks,fix,git,formatting] [--json out.json] [--markdown out.md]
     python benchmarks/bench.py --report out.json      # the markdown of an earlier run
 
 For each size a project is generated (apps of 100 chained migrations, models and lock files in step, one git
 commit, `migguard install`); each table's commands then run in turn, round after round, and the CPU time
 (user + sys of the whole process tree) and wall time of each run are recorded. Quick run:
-`--sizes 1000 --pairs 3`.
+`--sizes 1000 --pairs 3`. The formatting group adds, per size, the same project with black-formatted migrations, and
+once, wagtail's real black-formatted migrations (its wheel fetched by `pip download --no-deps`, cached).
 """
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import environment  # noqa: E402
+from formatting import formatting_group, wagtail_group  # noqa: E402
 from measure import CommandFailed, Group, group_result, run_group  # noqa: E402
 from projects import environment as command_environment  # noqa: E402
 from report import markdown, summary  # noqa: E402
 from scenarios import Project, Tools, check_group, fix_group, git_groups, hook_group  # noqa: E402
 
-GROUPS = ("check", "django", "hooks", "fix", "git")
+GROUPS = ("check", "django", "hooks", "fix", "git", "formatting")
+WAGTAIL_DIRECTORY = "wagtail"
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -83,6 +86,8 @@ def groups_for(project: Project, size: int, options: argparse.Namespace, pairs: 
         builders.append(lambda: [fix_group(project, django)])
     if "git" in wanted and size in options.flow_sizes:
         builders.append(lambda: git_groups(project, pairs))
+    if "formatting" in wanted:
+        builders.append(lambda: [formatting_group(project)])
     return builders
 
 
@@ -97,9 +102,14 @@ def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) ->
     if missing:
         raise SystemExit(f"bench: {venv} lacks {', '.join(missing)}")
     tools = Tools(venv, command_environment(work / "home", venv / "bin"))
+    if "formatting" in options.groups:  # real files, whatever the sizes: once
+        try:
+            run_groups(lambda: [wagtail_group(tools, work / WAGTAIL_DIRECTORY)], 0, options.pairs, options, results)
+        except (CommandFailed, RuntimeError) as error:
+            log(f"FAILED on wagtail's migrations: {error}")
+            results["errors"].append({"size": 0, "error": f"wagtail's migrations: {error}"})
+            save(options, results)
     for size in options.sizes:
-        if (work / f"size-{size}").exists():
-            raise SystemExit(f"bench: {work / f'size-{size}'} exists already; give another --work directory")
         pairs = options.pairs if size <= options.large else options.large_pairs
         started = time.monotonic()
         project = Project(tools, work / f"size-{size}", size)
@@ -116,6 +126,7 @@ def measure(options: argparse.Namespace, work: Path, results: dict[str, Any]) ->
 def run_groups(build: Any, size: int, pairs: int, options: argparse.Namespace, results: dict[str, Any]) -> None:
     started = time.monotonic()
     groups: list[Group] = build()
+    size = groups[0].size if groups else size
     log(f"{', '.join(group.name for group in groups)} at {size:,}: set up in {time.monotonic() - started:.0f} s")
     for group in groups:
         samples = run_group(group, pairs, log)
@@ -142,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     work = options.work or Path(tempfile.mkdtemp(prefix="migguard-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    made = [work / f"size-{size}" for size in options.sizes] + [work / WAGTAIL_DIRECTORY] * ("formatting" in options.groups)
+    for directory in made:  # checked before anything runs: what is there already is never deleted
+        if directory.exists():
+            raise SystemExit(f"bench: {directory} exists already; give another --work directory")
     results: dict[str, Any] = {
         "machine": environment.machine(), "checkout": environment.checkout_state(options.checkout.resolve()),
         "settings": {"sizes": options.sizes, "pairs": options.pairs, "large": options.large, "large pairs": options.large_pairs,
@@ -153,8 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         save(options, results)
         if not options.keep:  # only now: deleting 100,000s of files takes minutes of disk time
-            for size in options.sizes:
-                shutil.rmtree(work / f"size-{size}", ignore_errors=True)
+            for directory in made:
+                shutil.rmtree(directory, ignore_errors=True)
             if options.work is None:
                 shutil.rmtree(work, ignore_errors=True)
     text = markdown(results)

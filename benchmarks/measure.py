@@ -58,6 +58,11 @@ class Group:
     steps: list[Step]
     comparisons: list[Comparison] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the report derives figures from (migrations, bytes)
+    order: Callable[[int], list[Step]] | None = None  # the steps of a round, by its index (default: `steps` as listed)
+
+    def round_steps(self, round_index: int) -> list[Step]:
+        return self.steps if self.order is None else self.order(round_index)
 
 
 def children_cpu() -> float:
@@ -91,7 +96,7 @@ def run_group(group: Group, pairs: int, progress: Callable[[str], None] = lambda
                 run(step)
     samples: dict[str, list[Sample]] = {step.name: [] for step in group.steps}
     for round_index in range(pairs):
-        for step in group.steps:
+        for step in group.round_steps(round_index):
             samples[step.name].append(run(step))
         progress(f"{group.name} at {group.size:,}: round {round_index + 1}/{pairs}")
     return samples
@@ -123,6 +128,7 @@ def group_result(group: Group, samples: Mapping[str, list[Sample]]) -> dict[str,
         "size": group.size,
         "pairs": min((len(values) for values in samples.values()), default=0),
         "notes": group.notes,
+        "facts": group.facts,
         "steps": {step.name: {"command": " ".join(Path(part).name if index == 0 else part for index, part in enumerate(step.argv)),
                               "cpu_ms": summary([sample.cpu * 1000 for sample in samples[step.name]]),
                               "wall_ms": summary([sample.wall * 1000 for sample in samples[step.name]])}

@@ -60,15 +60,42 @@ def leaf_name(count: int = PER_APP) -> str:
     return f"{count:04d}_item_f{count - 1:03d}"
 
 
-def generate(root: Path, total: int) -> list[str]:
-    """A Django project with `total` migrations (apps of PER_APP); returns the app labels."""
+STYLES = ("makemigrations", "black")
+
+
+def initial_migration(style: str = "makemigrations") -> str:
+    """An app's 0001_initial, as Django's `makemigrations` writes it or as `black` rewrites that."""
+    if style == "black":
+        fields = ('                (\n                    "id",\n                    models.BigAutoField(\n'
+                  '                        auto_created=True,\n                        primary_key=True,\n'
+                  '                        serialize=False,\n                        verbose_name="ID",\n'
+                  '                    ),\n                ),\n')
+    else:
+        fields = "                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),\n"
+    q = '"' if style == "black" else "'"
+    return (HEADER + "    initial = True\n\n    dependencies = []\n\n    operations = [\n"
+            f"        migrations.CreateModel(\n            name={q}Item{q},\n            fields=[\n{fields}"
+            "            ],\n        ),\n    ]\n")
+
+
+def field_migration(app: str, previous: str, n: int, style: str = "makemigrations") -> str:
+    """The migration adding field `f<n>` after `previous`, in either style (black changes only the quotes here:
+    the makemigrations layout is already one item per line with trailing commas)."""
+    q = '"' if style == "black" else "'"
+    return (HEADER + f"    dependencies = [\n        ({q}{app}{q}, {q}{previous}{q}),\n    ]\n\n    operations = [\n"
+            f"        migrations.AddField(\n            model_name={q}item{q},\n            name={q}f{n:03d}{q},\n"
+            f"            field=models.IntegerField(default=0),\n        ),\n    ]\n")
+
+
+def generate(root: Path, total: int, style: str = "makemigrations") -> list[str]:
+    """A Django project with `total` migrations (apps of PER_APP); returns the app labels. `style`: the migrations
+    as `makemigrations` writes them, or as `black` formats them (double quotes, exploded calls, trailing commas)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}")
     apps = [app_label(index) for index in range(max(1, total // PER_APP))]
     fields = "".join(f"    f{n:03d} = models.IntegerField(default=0)\n" for n in range(1, PER_APP))
     models = f"from django.db import models\n\n\nclass Item(models.Model):\n{fields}"
-    initial = (HEADER + "    initial = True\n\n    dependencies = []\n\n    operations = [\n"
-               "        migrations.CreateModel(\n            name='Item',\n            fields=[\n"
-               "                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),\n"
-               "            ],\n        ),\n    ]\n")
+    initial = initial_migration(style)
     for app in apps:
         migrations = root / app / "migrations"
         migrations.mkdir(parents=True)
@@ -79,10 +106,7 @@ def generate(root: Path, total: int) -> list[str]:
         previous = "0001_initial"
         for n in range(1, PER_APP):
             name = leaf_name(n + 1)
-            (migrations / f"{name}.py").write_text(
-                HEADER + f"    dependencies = [\n        ('{app}', '{previous}'),\n    ]\n\n    operations = [\n"
-                f"        migrations.AddField(\n            model_name='item',\n            name='f{n:03d}',\n"
-                f"            field=models.IntegerField(default=0),\n        ),\n    ]\n")
+            (migrations / f"{name}.py").write_text(field_migration(app, previous, n, style))
             previous = name
         (migrations / LOCK).write_text(previous + "\n")
     settings = ("SECRET_KEY = 'bench'\nDEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'\nUSE_TZ = True\n"

@@ -6,7 +6,10 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-GROUP_ORDER = ("check", "hooks", "fix", "git merge", "git rebase", "git commit", "git push")
+FLOWS = ("fix", "git merge", "git rebase", "git commit", "git push")
+FORMATTING = ("formatting", "formatting: wagtail")
+GROUP_ORDER = ("check", "hooks", *FLOWS, *FORMATTING)
+SAME_PATH_BOUND = 1.1  # issue 14, point 3: black-formatted migrations cost what the same ones in makemigrations' style cost
 TARGET_SIZE = 20000
 SHA = re.compile(r"\b[0-9a-f]{40}\b")
 Result = dict[str, Any]
@@ -74,7 +77,7 @@ def _step(group: Result | None, name: str) -> Result | None:
 
 
 def target_size(results: Result) -> int:
-    sizes = sorted({group["size"] for group in results["groups"]})
+    sizes = sorted({group["size"] for group in results["groups"] if group["group"] != FORMATTING[1]})  # not wagtail's count
     return TARGET_SIZE if TARGET_SIZE in sizes else max((size for size in sizes if size <= TARGET_SIZE), default=max(sizes, default=0))
 
 
@@ -123,7 +126,19 @@ def targets(results: Result) -> list[Result]:
     add("cold `check` ≥ 3× faster than `showmigrations`", None if value is None else f"{value:.1f}×",
         None if value is None else value >= 3)
     add(*_linear(results))
+    add(*_same_path(groups_named(results, "formatting").get(size)))
     return rows
+
+
+def _same_path(group: Result | None) -> tuple[str, str | None, bool | None]:
+    """Issue 14, point 3: a cold `check` of black-formatted migrations against the same ones in makemigrations' style."""
+    target = f"black-formatted migrations on the same path: cold `check` ÷ the same in makemigrations' style ≤ {SAME_PATH_BOUND}×"
+    found = None if group is None else next((comparison for comparison in group["comparisons"]
+                                             if comparison["label"].startswith("check (cold): ")), None)
+    if found is None:
+        return target, None, None
+    value = found["cpu"]["median"]
+    return target, f"{value:.2f}× ({found['cpu']['min']:.2f}–{found['cpu']['max']:.2f})", value <= SAME_PATH_BOUND
 
 
 def _fastest_django(check: Result | None) -> tuple[str, str | None, bool | None]:
@@ -193,12 +208,14 @@ def markdown(results: Result) -> str:
         by_size = groups_named(results, name)
         if by_size:
             lines += group_table(name, by_size)
+    lines += per_migration_table(results)
     return "\n".join(lines + target_table(results)) + "\n"
 
 
 def target_table(results: Result) -> list[str]:
     rows = targets(results)
-    lines = [f"**Failed** at {error['size']:,} migrations (that table is missing): {error['error']}" for error in results.get("errors", [])]
+    lines = [f"**Failed** at {error['size']:,} migrations (that table is missing): {error['error']}" if error["size"]
+             else f"**Failed** (that table is missing): {error['error']}" for error in results.get("errors", [])]
     lines += [f"### Targets (CPU time, at {target_size(results):,} migrations)", "", "| target | measured | met |", "|---|---|---|"]
     for row in rows:
         met = "—" if row["met"] is None else ("yes" if row["met"] else "**no**")
@@ -228,13 +245,20 @@ def summary(results: Result) -> str:
             extra = comparison_cell(over[step]) if step in over else "—"
             lines.append(f"| {step} | {_median_cell(found)} | {extra} |")
         lines.append("")
-    flows = [group for name in GROUP_ORDER[2:] for group in [groups_named(results, name).get(size)] if group]
+    flows = [group for name in FLOWS for group in [groups_named(results, name).get(size)] if group]
     if flows:
         lines += [f"| {size:,} migrations | CPU ms median (wall) | ratio (CPU, per pair) |", "|---|---|---|"]
         for group in flows:
             lines += [f"| {step} | {_median_cell(found)} | |" for step, found in group["steps"].items()]
             lines += [f"| **{comparison['label']}** | | {comparison_cell(comparison)} |" for comparison in group["comparisons"]]
         lines.append("")
+    formatting = [group for name in FORMATTING for _, group in sorted(groups_named(results, name).items())]
+    if formatting:
+        lines += ["| formatting: same migrations, another layout | ratio (CPU, per pair) |", "|---|---|"]
+        lines += [f"| {comparison['label']}, {group['size']:,} migrations | {comparison_cell(comparison)} |"
+                  for group in formatting for comparison in group["comparisons"]]
+        lines.append("")
+    lines += per_migration_table(results)
     return "\n".join(lines + target_table(results)) + "\n"
 
 
@@ -246,3 +270,49 @@ def _load(load: Result | None) -> str:
     if not load:
         return "?"
     return f"{' / '.join(str(value) for value in load['load average'])} ({load['at']})"
+
+
+def _pairwise(values: list[float], minus: list[float], scale: float) -> Result:
+    """Round by round: (value − minus) × scale; min, median, max."""
+    found = [(value - other) * scale for value, other in zip(values, minus, strict=True)]
+    return {"min": min(found), "median": statistics.median(found), "max": max(found)}
+
+
+def _range_cell(found: Result) -> str:
+    return f"{found['median']:.0f} ({found['min']:.0f}–{found['max']:.0f})"
+
+
+def per_migration(group: Result) -> list[Result]:
+    """Per variant of a formatting group, CPU µs per migration (pair by pair): a cold `check` and a cold `check --rev`
+    over Python's start, and cold − warm (what reading and parsing every file costs), also per 1,000 bytes of migrations."""
+    steps = group["steps"]
+    start = steps["python -I -c pass"]["cpu_ms"]["values"]
+    rows = []
+    for variant, facts in group["facts"]["variants"].items():
+        def values(kind: str, variant: str = variant) -> list[float]:
+            return [float(value) for value in steps[f"{kind} · {variant}"]["cpu_ms"]["values"]]
+
+        migrations, size_bytes = facts["migrations"], facts["bytes"]
+        cold, warm, rev = values("check (cold)"), values("check (warm)"), values("check --rev (cold)")
+        rows.append({"group": group["group"], "variant": variant, "migrations": migrations, "bytes per migration": size_bytes / migrations,
+                     "cold": _pairwise(cold, start, 1000 / migrations), "parse": _pairwise(cold, warm, 1000 / migrations),
+                     "parse per 1000 bytes": _pairwise(cold, warm, 1000 * 1000 / size_bytes),
+                     "rev cold": _pairwise(rev, start, 1000 / migrations)})
+    return rows
+
+
+def per_migration_table(results: Result) -> list[str]:
+    """The formatting groups' figures per migration, generated projects and real files side by side."""
+    rows = [row for name in FORMATTING for _, group in sorted(groups_named(results, name).items()) for row in per_migration(group)]
+    if not rows:
+        return []
+    lines = ["### formatting: CPU µs per migration, median (min–max) over the pairs", "",
+             "Computed round by round from the tables above. Over Python's start: what a cold run costs per migration, "
+             "migguard's imports included (a larger share of a small repository's figure); cold − warm: what reading and "
+             "parsing every file costs (the warm run reads the caches instead), also per 1,000 bytes of migration files.", "",
+             "| migrations | variant | bytes per migration | cold `check` over Python's start | cold − warm `check` (reading and "
+             "parsing) | cold − warm, per 1,000 bytes | cold `check --rev` over Python's start |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['migrations']:,} | {row['variant']} | {row['bytes per migration']:,.0f} | {_range_cell(row['cold'])} | "
+                     f"{_range_cell(row['parse'])} | {_range_cell(row['parse per 1000 bytes'])} | {_range_cell(row['rev cold'])} |")
+    return lines + [""]

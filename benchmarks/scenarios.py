@@ -39,23 +39,32 @@ class Tools:
             raise RuntimeError(f"migguard {' '.join(arguments)} in {cwd}: {(done.stderr or done.stdout).strip()}")
 
 
-class Project:
-    """A generated project of `size` migrations in a git repository with migguard installed, in `directory`."""
+def drop_caches(root: Path, env: Mapping[str, str]) -> None:
+    """Delete migguard's caches (`<git common dir>/migguard/`, what `migguard uninstall` removes)."""
+    common = Path(git(root, env, "rev-parse", "--git-common-dir"))
+    shutil.rmtree(root / common / "migguard", ignore_errors=True)
 
-    def __init__(self, tools: Tools, directory: Path, size: int) -> None:
+
+class Project:
+    """A generated project of `size` migrations in a git repository with migguard installed, in `directory`;
+    `style`: its migrations as `makemigrations` writes them or as `black` formats them."""
+
+    def __init__(self, tools: Tools, directory: Path, size: int, style: str = "makemigrations") -> None:
         self.tools = tools
         self.env = tools.env
         self.size = size
+        self.style = style
         self.directory = directory
         self.root = directory / "project"
         self.root.mkdir(parents=True)
-        self.apps = generate(self.root, size)
+        self.apps = generate(self.root, size, style)
         self.written = time.time()
         init_repository(self.root, self.env)
         self.allow_size(self.root)
         tools.call(self.root, "install")
         git(self.root, self.env, "add", "-A")
         quiet_git(self.root, self.env, "commit", "-qm", "migguard install")
+        self.installed = git(self.root, self.env, "rev-parse", "HEAD")  # the generated migrations, before any table adds one
 
     def allow_size(self, repository: Path) -> None:
         """Above the gates' default limit of files (50,000), raise it (`git config migguard.maxFiles`), as a team would."""
@@ -74,9 +83,7 @@ class Project:
         time.sleep(max(0.0, self.written + RACY_SECONDS - time.time()))
 
     def drop_caches(self) -> None:
-        """Delete migguard's caches (`<git common dir>/migguard/`, what `migguard uninstall` removes)."""
-        common = Path(git(self.root, self.env, "rev-parse", "--git-common-dir"))
-        shutil.rmtree(self.root / common / "migguard", ignore_errors=True)
+        drop_caches(self.root, self.env)
 
     def clean(self, branch: str, start: str, root: Path | None = None) -> None:
         """Check out `branch` reset to `start`, untracked files removed (ignored ones kept), hooks off. Every table
