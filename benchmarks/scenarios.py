@@ -344,8 +344,8 @@ def git_groups(project: Project, pairs: int) -> list[Group]:
 _NOTES = {
     "merge": "`git merge` of a branch bringing one new migration (a new one every round), no conflict; main has a docs commit",
     "rebase": "`git rebase` of a branch with one migration onto a branch bringing one migration in another app",
-    "commit": "`git commit` of one new migration; without migguard the lock file is updated by hand (untimed), "
-              "with migguard the pre-commit hook keeps it in step",
+    "commit": "`git commit` of one new migration on top of the previous round's commit; without migguard the lock "
+              "file is updated by hand (untimed), with migguard the pre-commit hook keeps it in step",
     "push": "`git push` of a commit bringing one migration to a local bare repository: with migguard the client's "
             "pre-push gate and the server's pre-receive gate run",
 }
@@ -372,7 +372,10 @@ def _operation(project: Project, operation: str, clone: Path, remote: Path, base
         return ["git", "rebase", "-q", "incoming"], before_rebase
     if operation == "commit":
         def before_commit() -> None:
-            project.clean("main", "origin/bench-mainline", clone)
+            """Each round commits on top of the last one (the first starts from the mainline): a series of commits,
+            as a developer makes them, each of whose parents no check has seen."""
+            if (with_migguard and rounds.next() == 0) or (not with_migguard and rounds.current == 0):
+                project.clean("main", "origin/bench-mainline", clone)
             migrations.add(keep_lock=not with_migguard)
             quiet_git(clone, env, "add", "-A")
         return ["git", "commit", "-q", "-m", "a new migration"], before_commit

@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 import sys
 
+from migguard.changes import parse_raw
 from migguard.processes import git_output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from migguard.changes import Change
 
 STDIN_HOOKS = frozenset({"post-rewrite", "pre-push", "pre-receive"})
 GATES = ("pre-push", "pre-receive")
@@ -52,7 +57,7 @@ def nothing_to_do(name: str, arguments: list[str], root: str, stdin: str = "") -
     if name == "post-checkout":
         return _post_checkout(arguments, root)
     if name == "pre-commit":
-        return _quiet_changes(root, ["--cached"])
+        return _pre_commit(root)
     if name == "post-rewrite":
         return _post_rewrite(arguments, root)
     return False
@@ -60,11 +65,36 @@ def nothing_to_do(name: str, arguments: list[str], root: str, stdin: str = "") -
 
 def _post_merge(arguments: list[str], root: str) -> bool:
     if arguments[:1] == ["1"]:
-        return _quiet_changes(root, ["--cached"])
+        return _quiet_changes(root, ["--cached", "HEAD"])
     merge_head = _state_paths(root, ["MERGE_HEAD"])
-    if merge_head is None:
+    if merge_head is None or not _default_config(root):
         return False
-    return _quiet_changes(root, ["HEAD^1", "HEAD"] if os.path.exists(merge_head[0]) else ["ORIG_HEAD", "HEAD"])
+    merged = os.path.exists(merge_head[0])
+    changes = _changes(root, ["HEAD^1" if merged else "ORIG_HEAD", "HEAD"])
+    if changes is None:
+        return False
+    if _quiet(changes):
+        return True
+    from migguard.hooks.quick import merged_clean
+
+    return merged_clean(root, changes if merged else None)
+
+
+def _pre_commit(root: str) -> bool:
+    if not _default_config(root):
+        return False
+    changes = _changes(root, ["--cached", "HEAD"])  # an unborn HEAD fails: the full hook decides
+    if changes is None:
+        return False
+    if _quiet(changes):
+        return True
+    out = git_output(["rev-parse", "--git-path", "MERGE_HEAD", "HEAD^{tree}"], root)
+    lines = out.decode("utf-8", "surrogateescape").splitlines() if out is not None else []
+    if len(lines) != 2 or os.path.exists(os.path.join(root, lines[0])):
+        return False
+    from migguard.hooks.quick import locks_followed
+
+    return locks_followed(root, changes, lines[1])
 
 
 def _post_checkout(arguments: list[str], root: str) -> bool:
@@ -113,11 +143,23 @@ def _state_paths(root: str, names: list[str]) -> list[str] | None:
 
 
 def _quiet_changes(root: str, diff: list[str]) -> bool:
-    """The configuration is the default one and no path of `git diff` can change a graph or a lock file."""
+    """The configuration is the default one and no path changed (`_changes`) can change a graph or a lock file."""
     if not _default_config(root):
         return False
-    out = git_output(["diff", "--name-only", "-z", "--no-renames", *diff], root)
-    return out is not None and not any(_may_touch(path) for path in out.decode().split("\0"))
+    changes = _changes(root, diff)
+    return changes is not None and _quiet(changes)
+
+
+def _changes(root: str, diff: list[str]) -> list[Change] | None:
+    """`git diff-tree A B`, or `git diff-index --cached A` for ["--cached", A] (the index against A)."""
+    command = ["diff-index", "--cached"] if diff[0] == "--cached" else ["diff-tree"]
+    out = git_output([*command, "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "--end-of-options",
+                      *diff[len(command) - 1:]], root)
+    return None if out is None else parse_raw(out)
+
+
+def _quiet(changes: list[Change]) -> bool:
+    return not any(_may_touch(change[4]) for change in changes)
 
 
 def _default_config(root: str) -> bool:

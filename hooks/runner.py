@@ -205,12 +205,15 @@ def pre_commit(arguments: list[str], root: str) -> int:
 
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
+    from migguard import incremental
     from migguard.checking import check_revision, write_locks
+    from migguard.hooks.quick import locks_followed
     from migguard.project import load_revision_projects
 
-    tree = gitio.text(["write-tree"], root)
-    if _locks_from_head(root, tree):
+    from_head = incremental.staged_changes(root, "HEAD")
+    if from_head is not None and locks_followed(root, from_head):
         return 0
+    tree = gitio.text(["write-tree"], root)
     for project in load_revision_projects(root, tree, under=""):
         touched = {label for label, app in project.apps.items() if any(p.startswith(f"{app.path}/") for p in staged)}
         for lock_path, _, leaf in write_locks(project, labels=touched):
@@ -221,33 +224,6 @@ def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     except InputError:
         pass
     return 0
-
-
-def _locks_from_head(root: str, tree: str) -> bool:
-    """The common commit, migrations added to a clean, checked HEAD (or a near first-parent ancestor): each
-    changed app's lock file written and staged from its new leaf, found from that cached result and the added
-    files alone (the new tree's result cached too). False, having written nothing, when that is not certain:
-    the full check decides."""
-    from migguard import cache, incremental, results
-    from migguard.checking import write_lock_files
-
-    common = results.find_common_dir(root)
-    head_tree = incremental.checked_ancestor(root, Path(common), "HEAD", len(tree)) if common else None
-    if common is None or head_tree is None:
-        return False
-    locks = incremental.stale_locks(root, Path(common), head_tree, tree)
-    if locks is None:
-        return False
-    changed = [locks[label] for label in sorted(locks)]
-    write_lock_files(root, changed)
-    for lock_path, leaf in changed:
-        gitio.run(["add", "--", lock_path], root)
-        note(f"{lock_path} -> {leaf}")
-    staged = gitio.text(["write-tree"], root)
-    result = incremental.from_parent(root, Path(common), head_tree, staged)
-    if result is not None:
-        cache.store_result(Path(common), staged, "", result)
-    return True
 
 
 def post_rewrite(arguments: list[str], root: str, stdin: str) -> int:

@@ -24,3 +24,35 @@ def may_change_findings(old_mode: str, new_mode: str, path: str, packages: froze
         return False
     return (name in ("__init__.py", "apps.py") or name.endswith(".pyc") or folder == "apps"
             or (name[:4].isdigit() and name[4:5] == "_"))  # discovery.NUMBERED_MODULE, or more
+
+
+def migration_name(filename: str) -> str | None:
+    """The migration name of a file in a migration package, as Django's loader sees it."""
+    if not filename.endswith(".py"):
+        return None
+    stem = filename[:-3]
+    if not stem or stem[0] in "_~" or "." in stem:
+        return None
+    return stem
+
+
+Change = tuple[str, str, str, str, str]  # (old mode, new mode, new blob id, status, path)
+
+
+def parse_raw(out: bytes) -> list[Change] | None:
+    """The changes `git diff-tree`/`diff-index` print with `-r -z --raw --no-renames --no-abbrev`; None when
+    the output is not what those print."""
+    tokens = out.decode("utf-8", "surrogateescape").split("\0")
+    changes = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if not token:
+            continue
+        fields = token[1:].split(" ") if token.startswith(":") else []
+        if len(fields) != 5 or index >= len(tokens):
+            return None
+        changes.append((fields[0], fields[1], fields[3], fields[4], tokens[index]))
+        index += 1
+    return changes

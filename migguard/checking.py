@@ -126,22 +126,9 @@ def write_locks(project: Project, check_only: bool = False, labels: set[str] | N
             continue
         changes.append((project.lock_path(label), state.state, leaves[0]))
     if not check_only:
+        from migguard.lockwrite import write_lock_files
+
         write_lock_files(project.root, [(path, leaf) for path, _, leaf in changes])
     return changes
 
 
-def write_lock_files(root: str | Path, locks: list[tuple[str, str]]) -> None:
-    """Write each `(path, leaf)` lock file below `root` atomically; nothing at all when any of them would be
-    written through a symlink leaving the work tree (InputError naming it)."""
-    from migguard import lockfile, safewrite
-
-    for path, _ in locks:
-        try:
-            safewrite.target(root, path)
-        except safewrite.UnsafePath as error:
-            raise InputError(f"{error} Nothing was written.") from None
-    for path, leaf in locks:
-        try:
-            safewrite.write(root, path, lockfile.content(leaf).encode())
-        except OSError as error:
-            raise InputError(f"could not write {path}: {(error.strerror or str(error)).lower()}.") from None

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from migguard.changes import migration_name
 from migguard.config import Config
 from migguard.gitio import TreeEntry
 
@@ -27,16 +28,6 @@ class Package(NamedTuple):
     lock: str | None
     app_config: str | None = None
     notes: tuple[tuple[str, str], ...] = ()
-
-
-def migration_name(filename: str) -> str | None:
-    """The migration name of a file in a migration package, as Django's loader sees it."""
-    if not filename.endswith(".py"):
-        return None
-    stem = filename[:-3]
-    if not stem or stem[0] in "_~" or "." in stem:
-        return None
-    return stem
 
 
 def _skipped(name: str) -> bool:

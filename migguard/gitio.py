@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from migguard import processes
+from migguard import blobs, processes
 from migguard.errors import InputError
 
 
@@ -116,31 +116,12 @@ def blob_sizes(cwd: str | Path, oids: list[str]) -> dict[str, int]:
     """The size of each blob, without reading it (`git cat-file --batch-check`); missing ones left out."""
     if not oids:
         return {}
-    out = run(["cat-file", "--batch-check"], cwd, input="".join(f"{oid}\n" for oid in oids).encode()).decode(errors="replace")
-    sizes = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2].isdigit():
-            sizes[parts[0]] = int(parts[2])
-    return sizes
+    return blobs.parse_sizes(run(["cat-file", "--batch-check"], cwd, input="".join(f"{oid}\n" for oid in oids).encode()))
 
 
 def cat_blobs(cwd: str | Path, oids: list[str]) -> dict[str, bytes]:
     """Read many blobs with one `git cat-file --batch --buffer`; missing ones left out."""
     if not oids:
         return {}
-    out = run(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode())
-    blobs: dict[str, bytes] = {}
-    position = 0
-    for oid in oids:
-        header_end = out.find(b"\n", position)
-        if header_end < 0:
-            break
-        header = out[position:header_end].split()
-        if len(header) != 3 or not header[2].isdigit():
-            position = header_end + 1
-            continue
-        size = int(header[2])
-        blobs[oid] = out[header_end + 1 : header_end + 1 + size]
-        position = header_end + 1 + size + 1
-    return blobs
+    return blobs.parse_contents(run(["cat-file", "--batch", "--buffer"], cwd,
+                                    input="".join(f"{oid}\n" for oid in oids).encode()), oids)

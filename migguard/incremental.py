@@ -8,12 +8,19 @@ of an app directly in its package folder (or that app's lock file), each read in
 only its app's old leaf, its fellow new files, or existing migrations of other apps of the repository."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from migguard import files, results
+from migguard.blobs import read_small
+from migguard.changes import Change, may_change_findings, migration_name, parse_raw
+from migguard.lockwrite import content
+from migguard.plain_migration import plain_dependencies
+from migguard.processes import run_git
 
-from migguard import discovery, files, gitio, lockfile, reader, results
-from migguard.changes import may_change_findings
-from migguard.reader import MigrationSource
+TYPE_CHECKING = False  # imported by the hooks' quick paths: typing, pathlib and the reader only where needed
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from migguard.reader import MigrationSource
 
 FACTS_VERSION = 1
 REGULAR_MODES = ("100644", "100755")
@@ -83,25 +90,16 @@ def _usable_facts(found: dict[str, Any] | None) -> bool:
             and isinstance(found.get("absent"), list))
 
 
-def _changes(cwd: str | Path, old_tree: str, new_tree: str) -> list[tuple[str, str, str, str, str]] | None:
-    """(old mode, new mode, new blob id, status, path) of each change; None when git says anything unexpected."""
-    done = gitio.spawn(["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", old_tree, new_tree], cwd)
-    if done.returncode != 0:
-        return None
-    tokens = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    changes = []
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        index += 1
-        if not token:
-            continue
-        fields = token[1:].split(" ") if token.startswith(":") else []
-        if len(fields) != 5 or index >= len(tokens):
-            return None
-        changes.append((fields[0], fields[1], fields[3], fields[4], tokens[index]))
-        index += 1
-    return changes
+def tree_changes(cwd: str | Path, old_tree: str, new_tree: str) -> list[Change] | None:
+    """Each change from one tree to the other; None when git says anything unexpected."""
+    status, out, _ = run_git(["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", old_tree, new_tree], cwd)
+    return parse_raw(out) if status == 0 else None
+
+
+def staged_changes(cwd: str | Path, tree: str) -> list[Change] | None:
+    """Each change from a tree to the index; None when git says anything unexpected."""
+    status, out, _ = run_git(["diff-index", "--cached", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", tree], cwd)
+    return parse_raw(out) if status == 0 else None
 
 
 def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:
@@ -109,7 +107,7 @@ def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] 
     parent's cached result; None when unsure (the full check answers then)."""
     try:
         return _check(cwd, common, tree, rev)
-    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -121,23 +119,33 @@ def _check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any]
     return None if base is None else from_parent(cwd, common, base, tree)
 
 
-def checked_ancestor(cwd: str | Path, common: Path, rev: str, length: int) -> str | None:
+def checked_ancestor(cwd: str | Path, common: Path | str, rev: str, length: int) -> str | None:
     """The tree of the nearest of `rev` and its first-parent ancestors whose result is cached (what lies between
     only changes the comparison of the two trees, which decides); None when none of the nearest is."""
-    done = gitio.spawn(["log", "--first-parent", "--format=%T", f"-n{ANCESTORS}", "--end-of-options", rev, "--"], cwd)
-    if done.returncode != 0:
-        return None
-    for tree in done.stdout.decode("utf-8", "surrogateescape").split():
+    trees = first_parent_trees(cwd, rev, ANCESTORS)
+    return None if trees is None else cached_tree(common, trees, length)
+
+
+def first_parent_trees(cwd: str | Path, rev: str, count: int) -> list[str] | None:
+    """The trees of `rev` and its first-parent ancestors, nearest first, at most `count`; None when git fails."""
+    status, out, _ = run_git(["log", "--first-parent", "--format=%T", f"-n{count}", "--end-of-options", rev, "--"], cwd)
+    return out.decode("utf-8", "surrogateescape").split() if status == 0 else None
+
+
+def cached_tree(common: Path | str, trees: list[str], length: int) -> str | None:
+    """The first of `trees` whose result is cached."""
+    for tree in trees:
         if len(tree) == length and results.load(common, tree, "") is not None:
             return tree
     return None
 
 
-def from_parent(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> dict[str, Any] | None:
+def from_parent(cwd: str | Path, common: Path | str, parent_tree: str, tree: str,
+                changes: list[Change] | None = None) -> dict[str, Any] | None:
     """The whole repository's result for `tree` when it certainly follows from `parent_tree`'s cached one
-    (stored by tree); None when unsure."""
+    (stored by tree); None when unsure. `changes`: from `parent_tree` to `tree`, when the caller has them."""
     global taken
-    delta = _safe_delta(cwd, common, parent_tree, tree, locks_in_step=True)
+    delta = _safe_delta(cwd, common, parent_tree, tree, changes, locks_in_step=True)
     if delta is None:
         return None
     before, found, new_leaves = delta
@@ -151,10 +159,12 @@ def from_parent(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> d
     return after
 
 
-def stale_locks(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> dict[str, tuple[str, str]] | None:
-    """For a staged tree that only adds migrations to a clean, cached parent (lock files untouched): each
-    changed app's lock file path and its one new leaf. None when unsure (the full check decides then)."""
-    delta = _safe_delta(cwd, common, parent_tree, tree, locks_in_step=False)
+def stale_locks(cwd: str | Path, common: Path | str, parent_tree: str,
+                changes: list[Change] | None = None) -> dict[str, tuple[str, str]] | None:
+    """For an index that only adds migrations to a clean, cached parent (lock files untouched): each changed
+    app's lock file path and its one new leaf. None when unsure (the full check decides then). `changes`:
+    from `parent_tree` to the index, when the caller has them."""
+    delta = _safe_delta(cwd, common, parent_tree, None, changes, locks_in_step=False)
     if delta is None:
         return None
     before, found, new_leaves = delta
@@ -164,24 +174,25 @@ def stale_locks(cwd: str | Path, common: Path, parent_tree: str, tree: str) -> d
         if lock_name else {}
 
 
-def _safe_delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
+def _safe_delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | None, changes: list[Change] | None,
                 locks_in_step: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
     try:
-        return _delta(cwd, common, parent_tree, tree, locks_in_step)
-    except (gitio.GitError, OSError, ValueError, KeyError, TypeError):  # unsure: the full check answers
+        return _delta(cwd, common, parent_tree, tree, changes, locks_in_step)
+    except (OSError, ValueError, KeyError, TypeError):  # unsure: the full check answers
         return None
 
 
-def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
+def _delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | None, changes: list[Change] | None,
            locks_in_step: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
-    """The parent's result and facts, and each changed app's one new leaf, when `tree` only adds migrations
-    to the clean parent (with `locks_in_step`: each changed app's lock file naming its new leaf; without:
-    no lock file changed)."""
+    """The parent's result and facts, and each changed app's one new leaf, when `tree` (None: the index) only
+    adds migrations to the clean parent (with `locks_in_step`: each changed app's lock file naming its new
+    leaf; without: no lock file changed)."""
     before = results.load(common, parent_tree, "")
     found = results.load(common, facts_key(parent_tree), "")
     if before is None or not _clean(before) or found is None or not _usable_facts(found):
         return None
-    changes = _changes(cwd, parent_tree, tree)
+    if changes is None:
+        changes = staged_changes(cwd, parent_tree) if tree is None else tree_changes(cwd, parent_tree, tree)
     if changes is None:
         return None
     lock_name: str = found["lockfile"]
@@ -200,12 +211,10 @@ def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
         if lock_name and name == lock_name and status in ("A", "M"):
             locks[app["app"]] = oid
             continue
-        migration = discovery.migration_name(name)
+        migration = migration_name(name)
         if status != "A" or old_mode != "000000" or migration is None or name == lock_name:
             return None
         added.setdefault(app["app"], {})[migration] = oid
-    if not added and not locks:
-        return None
     if not locks_in_step and locks:
         return None
     if locks_in_step and (set(locks) - set(added) or (lock_name and set(added) - set(locks))):
@@ -218,11 +227,8 @@ def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
         return None
     by_label = {app["app"]: app for app in before["apps"]}
     wanted = [oid for names in added.values() for oid in names.values()] + list(locks.values())
-    sizes = gitio.blob_sizes(cwd, wanted)
-    if any(sizes.get(oid, files.MAX_BYTES + 1) > files.MAX_BYTES for oid in wanted):
-        return None
-    blobs = gitio.cat_blobs(cwd, wanted)
-    if any(oid not in blobs for oid in wanted):
+    blobs = read_small(cwd, wanted, files.MAX_BYTES)
+    if blobs is None:
         return None
     elsewhere: set[tuple[str, str]] = set()  # (app, name) of other apps the new files depend on
     shadowed: set[tuple[str, str]] = set()  # (app, name): must not be a file of the depending app's own package
@@ -231,26 +237,25 @@ def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
         parents: dict[str, set[str]] = {}
         old_leaf = by_label[label]["leaves"][0]
         for name, oid in names.items():
-            source = reader.read_graph_fields(blobs[oid])
-            if source.problems or reader.lacks_class(source) or source.replaces or source.run_before:
+            pairs = _plain_pairs(blobs[oid])
+            if pairs is None:
                 return None
             own: set[str] = set()
-            for dependency in source.dependencies:
-                if dependency.swappable or dependency.setting or not dependency.app \
-                        or dependency.name in SPECIAL_NAMES or discovery.migration_name(dependency.name + ".py") is None:
+            for app, dependency in pairs:
+                if not app or dependency in SPECIAL_NAMES or migration_name(dependency + ".py") is None:
                     return None
-                if dependency.app == label:
-                    if dependency.name != old_leaf and dependency.name not in names or dependency.name == name:
+                if app == label:
+                    if dependency != old_leaf and dependency not in names or dependency == name:
                         return None
-                    own.add(dependency.name)
+                    own.add(dependency)
                 else:
-                    other = by_label.get(dependency.app)
-                    if other is None or dependency.app in added and dependency.name in added[dependency.app]:
+                    other = by_label.get(app)
+                    if other is None or app in added and dependency in added[app]:
                         return None
-                    if dependency.name in names:  # a label found from the package's own references could change
+                    if dependency in names:  # a label found from the package's own references could change
                         return None
-                    elsewhere.add((dependency.app, dependency.name))
-                    shadowed.add((label, dependency.name))
+                    elsewhere.add((app, dependency))
+                    shadowed.add((label, dependency))
             if not own:
                 return None  # a new first migration of the app would change its `__first__`
             parents[name] = own
@@ -258,13 +263,28 @@ def _delta(cwd: str | Path, common: Path, parent_tree: str, tree: str,
         if leaf is None:
             return None
         new_leaves[label] = leaf
-        if locks_in_step and lock_name and blobs[locks[label]] != lockfile.content(leaf).encode():
+        if locks_in_step and lock_name and blobs[locks[label]] != content(leaf).encode():
             return None
         if by_label[label].get("lock") != ("ok" if lock_name else "off"):
             return None
     if elsewhere and not _all_exist(cwd, tree, elsewhere, shadowed, by_label):
         return None
     return before, found, new_leaves
+
+
+def _plain_pairs(data: bytes) -> list[tuple[str, str]] | None:
+    """The `(app, name)` dependencies of a migration file read in full with no problem, no `replaces` or
+    `run_before` and only literal pairs; None otherwise. The plain shape is read without `reader`'s imports."""
+    pairs = plain_dependencies(data)
+    if pairs is not None:
+        return pairs
+    from migguard import reader
+
+    source = reader.read_graph_fields(data)
+    if source.problems or reader.lacks_class(source) or source.replaces or source.run_before \
+            or any(dependency.swappable or dependency.setting for dependency in source.dependencies):
+        return None
+    return [(dependency.app, dependency.name) for dependency in source.dependencies]
 
 
 def _one_leaf(old_leaf: str, parents: dict[str, set[str]]) -> str | None:
@@ -296,22 +316,29 @@ def _one_leaf(old_leaf: str, parents: dict[str, set[str]]) -> str | None:
     return leaves[0] if len(leaves) == 1 else None
 
 
-def _all_exist(cwd: str | Path, tree: str, keys: set[tuple[str, str]], shadowed: set[tuple[str, str]],
+def _all_exist(cwd: str | Path, tree: str | None, keys: set[tuple[str, str]], shadowed: set[tuple[str, str]],
                by_label: dict[str, dict[str, Any]]) -> bool:
-    """Whether each of `keys` is a regular migration module file of that app's package in `tree`, and none of
-    `shadowed` is there at all (a dependency on another app naming a file of its own package could change
-    the label Django's folder name gives way to)."""
+    """Whether each of `keys` is a regular migration module file of that app's package in `tree` (None: the
+    index), and none of `shadowed` is there at all (a dependency on another app naming a file of its own
+    package could change the label Django's folder name gives way to)."""
     paths = {f"{by_label[app]['path']}/{name}.py" for app, name in keys}
     unwanted = {f"{by_label[app]['path']}/{name}.py" for app, name in shadowed}
-    done = gitio.spawn(["ls-tree", "-z", "--full-tree", tree, "--", *sorted(paths | unwanted)], cwd)
-    if done.returncode != 0:
+    wanted = sorted(paths | unwanted)
+    if tree is None:  # "mode oid stage\tpath"; only stage 0 is a file the commit would hold
+        command = ["ls-files", "-s", "-z", "--full-name", "--", *(f":(top,literal){path}" for path in wanted)]
+    else:  # "mode type oid\tpath"
+        command = ["ls-tree", "-z", "--full-tree", tree, "--", *wanted]
+    status, out, _ = run_git(command, cwd)
+    if status != 0:
         return False
     listed = set()
-    for record in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+    for record in out.decode("utf-8", "surrogateescape").split("\0"):
         if record:
             meta, _, path = record.partition("\t")
             if path in unwanted:
                 return False
-            if meta.split(" ")[0] in REGULAR_MODES and meta.split(" ")[1] == "blob":
+            fields = meta.split(" ")
+            regular = fields[2] == "0" if tree is None else fields[1] == "blob"
+            if fields[0] in REGULAR_MODES and regular:
                 listed.add(path)
     return paths <= listed

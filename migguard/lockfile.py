@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from migguard.lockwrite import content as content
 from migguard.reader import CONFLICT_MARKER
 
 NAME = re.compile(r"^\w+$")
@@ -21,10 +22,6 @@ class LockState(NamedTuple):
     @property
     def ok(self) -> bool:
         return self.state in ("ok", "off", "unchecked")
-
-
-def content(leaf: str) -> str:
-    return f"{leaf}\n"
 
 
 def parse(data: bytes) -> tuple[str, ...] | LockState:

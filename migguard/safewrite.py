@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 
 
 def _umask() -> int:
@@ -54,7 +53,7 @@ def write(top: str | os.PathLike[str], relative: str, data: bytes, create: bool 
         destination = real
         keep_mode = _writable_mode(real)
     directory = os.path.dirname(destination) or "."
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(destination)}.", suffix=".migguard")
+    descriptor, temporary = _temporary_file(directory, f".{os.path.basename(destination)}.")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -71,6 +70,19 @@ def write(top: str | os.PathLike[str], relative: str, data: bytes, create: bool 
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
+
+
+def _temporary_file(directory: str, prefix: str) -> tuple[int, str]:
+    """A new file only this user can read, opened for writing, as `tempfile.mkstemp` makes (whose import
+    costs a hook that writes a lock file more than the write)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}.migguard")
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
 
 
 def _writable_mode(real: str) -> int | None:

@@ -1,0 +1,83 @@
+"""A hook's two common cases with work to do, answered from cached results with `os`, `marshal` and a few git
+calls, by the full hook's own rules: a merge or fast-forward that brought migrations and left one leaf per app
+(`merged_clean`), and a commit adding migrations whose lock files must follow (`locks_followed`).
+
+Each answers True only when the full hook would do no more (and print no more); False, having changed
+nothing in the repository, when that is not certain: the full hook then decides. The result of `check --rev
+HEAD` comes from the cache, or follows from a first-parent ancestor's (`incremental`) and is cached then."""
+from __future__ import annotations
+
+import os
+import sys
+
+from migguard import incremental, results
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from migguard.changes import Change
+
+
+def head_result(root: str, common: str, from_first_parent: list[Change] | None = None,
+                head_tree: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """HEAD's tree and its `check --rev` result: cached, else following from a first-parent ancestor's (then
+    cached); None when neither. `from_first_parent`: the changes from HEAD's first parent to HEAD, if known;
+    `head_tree`: HEAD's tree, if known."""
+    if head_tree is not None:
+        cached = results.load(common, head_tree, "")
+        if cached is not None:
+            return (head_tree, cached) if cached.get("version") == results.SCHEMA_VERSION else None
+    trees = incremental.first_parent_trees(root, "HEAD", incremental.ANCESTORS + 1)
+    if not trees or head_tree is not None and trees[0] != head_tree:
+        return None
+    head = trees[0]
+    cached = results.load(common, head, "")
+    if cached is not None:
+        return (head, cached) if cached.get("version") == results.SCHEMA_VERSION else None
+    base = incremental.cached_tree(common, trees[1:], len(head))
+    if base is None:
+        return None
+    found = incremental.from_parent(root, common, base, head, from_first_parent if base == trees[1] else None)
+    if found is None:
+        return None
+    results.store(common, head, "", found)
+    return head, found
+
+
+def merged_clean(root: str, from_first_parent: list[Change] | None = None) -> bool:
+    """After a merge or a fast-forward: HEAD has one leaf per app, so post-merge has nothing to resolve or say."""
+    common = results.find_common_dir(root)
+    found = head_result(root, common, from_first_parent) if common else None
+    return found is not None and found[1].get("conflicts") == [] and all(
+        len(app["leaves"]) <= 1 for app in found[1]["apps"])
+
+
+def locks_followed(root: str, staged: list[Change], head_tree: str | None = None) -> bool:
+    """Before a commit that only adds migrations to a clean, checked HEAD: each changed app's lock file written
+    with its new leaf and staged, found from HEAD's result and the staged files alone (`staged`: the changes
+    from HEAD, whose tree is `head_tree` when known, to the index). False when that is not certain: nothing
+    was written then, or (when git could not stage them) only the lock files the full hook writes again."""
+    common = results.find_common_dir(root)
+    found = head_result(root, common, head_tree=head_tree) if common else None
+    if common is None or found is None:
+        return False
+    locks = incremental.stale_locks(root, common, found[0], staged)
+    if locks is None:
+        return False
+    changed = [locks[label] for label in sorted(locks)]
+    if changed:
+        from migguard.errors import InputError
+        from migguard.lockwrite import write_lock_files
+        from migguard.processes import run_git
+
+        try:
+            write_lock_files(root, changed)
+        except InputError:
+            return False  # the full hook says why
+        if run_git(["update-index", "--", *(path for path, _ in changed)], root)[0] != 0:  # tracked: `stale_locks`
+            return False  # the full hook writes the same again, and says what git said
+    if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
+        for lock_path, leaf in changed:
+            print(f"migguard: {lock_path} -> {leaf}", file=sys.stderr)
+    return True

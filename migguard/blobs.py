@@ -1,0 +1,56 @@
+"""Blobs read by id with `git cat-file`, with nothing but `os` (the hooks' quick paths use it)."""
+from __future__ import annotations
+
+from migguard.processes import run_git
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def parse_sizes(out: bytes) -> dict[str, int]:
+    """What `git cat-file --batch-check` printed: each blob's size; missing ones left out."""
+    sizes = {}
+    for line in out.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].isdigit():
+            sizes[parts[0]] = int(parts[2])
+    return sizes
+
+
+def parse_contents(out: bytes, oids: list[str]) -> dict[str, bytes]:
+    """What `git cat-file --batch` printed for `oids`, in that order: each blob's bytes; missing ones left out."""
+    blobs: dict[str, bytes] = {}
+    position = 0
+    for oid in oids:
+        header_end = out.find(b"\n", position)
+        if header_end < 0:
+            break
+        header = out[position:header_end].split()
+        if len(header) != 3 or not header[2].isdigit():
+            position = header_end + 1
+            continue
+        size = int(header[2])
+        blobs[oid] = out[header_end + 1 : header_end + 1 + size]
+        position = header_end + 1 + size + 1
+    return blobs
+
+
+def _batch(cwd: str | Path, option: str, oids: list[str]) -> bytes | None:
+    status, out, _ = run_git(["cat-file", option, *(["--buffer"] if option == "--batch" else [])], cwd,
+                             input="".join(f"{oid}\n" for oid in oids).encode())
+    return out if status == 0 else None
+
+
+def read_small(cwd: str | Path, oids: list[str], limit: int) -> dict[str, bytes] | None:
+    """The bytes of each blob when every one of them exists and is at most `limit` bytes (none is read before
+    all sizes are known); None otherwise, or when git fails."""
+    if not oids:
+        return {}
+    listed = _batch(cwd, "--batch-check", oids)
+    sizes = parse_sizes(listed) if listed is not None else {}
+    if any(sizes.get(oid, limit + 1) > limit for oid in oids):
+        return None
+    out = _batch(cwd, "--batch", oids)
+    found = parse_contents(out, oids) if out is not None else {}
+    return found if all(oid in found for oid in oids) else None
