@@ -13,7 +13,7 @@ from typing import Any
 
 import real_migrations
 from measure import Comparison, Group, Setup, Step
-from projects import git, init_repository, quiet_git
+from projects import Migrations, git, init_repository, quiet_git
 from scenarios import RACY_SECONDS, Project, Tools, drop_caches
 
 MAKEMIGRATIONS = "makemigrations style"
@@ -21,6 +21,7 @@ BLACK = "black-formatted"
 SHIPPED = "wagtail as shipped (black)"
 UNPARSED = "wagtail via ast.unparse (no black)"
 KINDS = ("check (cold)", "check (warm)", "check --rev (cold)", "check --rev (warm)")
+INCREMENTAL = "check --rev (incremental: one new commit with a migration)"
 GENERATED_GROUP = "formatting"
 WAGTAIL_GROUP = "formatting: wagtail"
 
@@ -41,6 +42,7 @@ class Variant:
     root: Path
     env: Mapping[str, str]
     written: float = field(default_factory=time.time)
+    commit_migration: Setup | None = None  # commits one new migration (for the incremental `check --rev`)
 
     def settle(self) -> None:
         time.sleep(max(0.0, self.written + RACY_SECONDS - time.time()))
@@ -75,8 +77,9 @@ def check_steps(tools: Tools, start: Step, variants: list[Variant]) -> tuple[lis
     the comparisons: every other variant ÷ the first, kind by kind."""
     check = [tools.migguard, "check"]
     rev = [*check, "--rev", "HEAD"]
+    kinds = KINDS + ((INCREMENTAL,) if all(variant.commit_migration for variant in variants) else ())
     steps = [start]
-    for kind in KINDS:
+    for kind in kinds:
         argv = rev if "--rev" in kind else check
         for variant in variants:
             before: Setup | None = None
@@ -84,13 +87,26 @@ def check_steps(tools: Tools, start: Step, variants: list[Variant]) -> tuple[lis
                 before = variant.settle_and_drop_caches
             elif kind == "check --rev (cold)":
                 before = variant.drop_caches
+            elif kind == INCREMENTAL:
+                before = variant.commit_migration
             steps.append(Step(step_name(kind, variant.name), argv, variant.root, tools.env, before=before, warmups=0))
     for variant in variants:
         variant.prepare()
     reference = variants[0].name
     comparisons = [Comparison(comparison_label(kind, variant.name, reference), step_name(kind, variant.name), step_name(kind, reference))
-                   for kind in KINDS for variant in variants[1:]]
+                   for kind in kinds for variant in variants[1:]]
     return steps, comparisons
+
+
+def committing(project: Project, variant: Variant) -> Setup:
+    """Commit one new migration at the end of an app's chain, lock file in step, in the project's style."""
+    incoming = Migrations(project.root, project.app(0), "incremental", project.style)
+
+    def commit_migration() -> None:
+        incoming.add()
+        project.commit_all("one more migration")
+        variant.written = time.time()
+    return commit_migration
 
 
 def generated_facts(project: Project) -> dict[str, int]:
@@ -106,12 +122,16 @@ def formatting_group(plain: Project) -> Group:
     variants = []
     for project, name in ((plain, MAKEMIGRATIONS), (black, BLACK)):
         project.clean("bench-formatting", project.installed)  # the generated migrations, whatever earlier tables added
-        variants.append(Variant(name, project.root, project.env))  # written: now (the checkout may have rewritten files)
+        variant = Variant(name, project.root, project.env)  # written: now (the checkout may have rewritten files)
+        variant.commit_migration = committing(project, variant)
+        variants.append(variant)
     steps, comparisons = check_steps(plain.tools, plain.python_start(warmups=0), variants)
     notes = [f"{MAKEMIGRATIONS}: the generated project (apps of 100 chained migrations as Django's `makemigrations` writes "
              f"them: single quotes, one keyword argument per line); {BLACK}: the same migrations as `black` formats them "
              "(double quotes, the initial migration's field tuple exploded one item per line, trailing commas), in a second "
              "repository; same apps, names, graph and lock files",
+             "incremental: every round commits one new migration (new name, new bytes, each repository in its style) at "
+             "the end of an app's chain, lock file in step, before `check --rev HEAD`",
              *common_notes()]
     facts = {"variants": {MAKEMIGRATIONS: generated_facts(plain), BLACK: generated_facts(black)}, "reference": MAKEMIGRATIONS}
     return Group(GENERATED_GROUP, plain.size, steps, comparisons, notes, facts, alternating(steps, len(variants)))

@@ -130,14 +130,16 @@ def init_repository(root: Path, env: Mapping[str, str]) -> None:
 class Migrations:
     """New migrations on top of an app's leaf, each with its own name and bytes (so no cache has seen it)."""
 
-    def __init__(self, root: Path, app: str, tag: str) -> None:
+    def __init__(self, root: Path, app: str, tag: str, style: str = "makemigrations") -> None:
         self.root = root
         self.app = app
         self.tag = tag
+        self.quote = '"' if style == "black" else "'"
         self.counter = itertools.count()
 
     def text(self, parent: str, serial: int) -> str:
-        return (HEADER + f"    dependencies = [\n        ('{self.app}', '{parent}'),\n    ]\n\n"
+        q = self.quote
+        return (HEADER + f"    dependencies = [\n        ({q}{self.app}{q}, {q}{parent}{q}),\n    ]\n\n"
                 f"    operations = [\n        migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop),\n"
                 f"    ]\n    # bench {self.tag} {serial}\n")
 

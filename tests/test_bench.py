@@ -76,11 +76,13 @@ def test_the_black_style_project_is_what_black_makes_of_the_makemigrations_one(t
     projects = bench_module("projects")
     plain, black = tmp_path / "plain", tmp_path / "black"
     assert projects.generate(plain, 100) == projects.generate(black, 100, "black") == ["app0000"]
+    projects.Migrations(plain, "app0000", "incremental").add()  # the migration the incremental runs commit, too
+    projects.Migrations(black, "app0000", "incremental", "black").add()
     done = subprocess.run([sys.executable, "-m", "black", "-q", str(plain / "app0000")], env={**os.environ, "PYTHONPATH": str(black_path)},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     files = sorted(path.relative_to(black) for path in black.rglob("*") if path.is_file())
-    assert len([path for path in files if path.parent.name == "migrations" and path.suffix == ".py"]) == 101
+    assert len([path for path in files if path.parent.name == "migrations" and path.suffix == ".py"]) == 102
     assert [path for path in files if (plain / path).read_bytes() != (black / path).read_bytes()] == []
     assert sorted(path.relative_to(plain) for path in plain.rglob("*") if path.is_file()) == files
     made = projects.generate(tmp_path / "again", 100)  # the makemigrations style is not black's: black changed it above
@@ -115,6 +117,9 @@ def test_the_formatting_group_pairs_black_with_makemigrations_style_and_wagtails
             label = f"{kind}: {variants[1]} ÷ {variants[0]}"
             comparison, = [found for found in group["comparisons"] if found["label"] == label]
             assert len(comparison["cpu"]["values"]) == 1 and comparison["cpu"]["min"] > 0
+    incremental = "check --rev (incremental: one new commit with a migration)"
+    assert {f"{incremental} · makemigrations style", f"{incremental} · black-formatted"} <= set(generated["steps"])
+    assert not [step for step in wagtail["steps"] if step.startswith(incremental)]
     assert "### formatting: CPU µs per migration" in done.stdout
     assert "| 100 | black-formatted | 323 |" in done.stdout
     assert "black-formatted migrations on the same path" in done.stdout
