@@ -295,6 +295,7 @@ def per_migration(group: Result) -> list[Result]:
         migrations, size_bytes = facts["migrations"], facts["bytes"]
         cold, warm, rev = values("check (cold)"), values("check (warm)"), values("check --rev (cold)")
         rows.append({"group": group["group"], "variant": variant, "migrations": migrations, "bytes per migration": size_bytes / migrations,
+                     "nodes per migration": facts.get("nodes", 0) / migrations,
                      "cold": _pairwise(cold, start, 1000 / migrations), "parse": _pairwise(cold, warm, 1000 / migrations),
                      "parse per 1000 bytes": _pairwise(cold, warm, 1000 * 1000 / size_bytes),
                      "rev cold": _pairwise(rev, start, 1000 / migrations)})
@@ -311,10 +312,11 @@ def per_migration_table(results: Result) -> list[str]:
              "migguard's imports included (a larger share of a small repository's figure); cold − warm: what the caches save "
              "(reading and parsing every file, building the graph; the graph is the same in both repositories of a table, so "
              "a difference between them is the files' layout), also per 1,000 bytes of migration files.", "",
-             "| migrations | variant | bytes per migration | cold `check` over Python's start | cold − warm `check` (what the "
-             "caches save) | cold − warm, per 1,000 bytes | cold `check --rev` over Python's start |", "|---|---|---|---|---|---|---|"]
+             "| migrations | variant | bytes, syntax tree nodes per migration | cold `check` over Python's start | cold − warm `check` "
+             "(what the caches save) | cold − warm, per 1,000 bytes | cold `check --rev` over Python's start |", "|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['migrations']:,} | {row['variant']} | {row['bytes per migration']:,.0f} | {_range_cell(row['cold'])} | "
+        lines.append(f"| {row['migrations']:,} | {row['variant']} | {row['bytes per migration']:,.0f}, {row['nodes per migration']:,.0f} | "
+                     f"{_range_cell(row['cold'])} | "
                      f"{_range_cell(row['parse'])} | {_range_cell(row['parse per 1000 bytes'])} | {_range_cell(row['rev cold'])} |")
     generated = [row for row in rows if row["group"] == FORMATTING[0] and row["variant"] == "black-formatted"]
     lines.append("")
@@ -328,8 +330,10 @@ def _real_against_generated(real: Result, generated: Result) -> str:
     """One sentence: a real set's cost per migration against the largest generated black-formatted project's (medians)."""
     per_file, per_byte = real["parse"]["median"], real["parse per 1000 bytes"]["median"]
     base_file, base_byte = generated["parse"]["median"], generated["parse per 1000 bytes"]["median"]
+    nodes = real["nodes per migration"] / generated["nodes per migration"] if generated["nodes per migration"] else float("nan")
     return (f"- {real['variant']}: cold − warm {per_file:.0f} µs per migration, {per_file / base_file:.1f}× the generated "
             f"black-formatted project's {base_file:.0f} µs at {generated['migrations']:,} migrations; its files are "
             f"{real['bytes per migration'] / generated['bytes per migration']:.1f}× larger ({real['bytes per migration']:,.0f} "
-            f"bytes against {generated['bytes per migration']:,.0f}); per 1,000 bytes {per_byte / base_byte:.2f}× "
-            f"({per_byte:.0f} µs against {base_byte:.0f}).")
+            f"bytes against {generated['bytes per migration']:,.0f}) and hold {nodes:.1f}× the syntax tree nodes "
+            f"({real['nodes per migration']:,.0f} against {generated['nodes per migration']:,.0f}); per 1,000 bytes "
+            f"{per_byte / base_byte:.2f}× ({per_byte:.0f} µs against {base_byte:.0f}).")
