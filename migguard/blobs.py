@@ -36,21 +36,14 @@ def parse_contents(out: bytes, oids: list[str]) -> dict[str, bytes]:
     return blobs
 
 
-def _batch(cwd: str | Path, option: str, oids: list[str]) -> bytes | None:
-    status, out, _ = run_git(["cat-file", option, *(["--buffer"] if option == "--batch" else [])], cwd,
-                             input="".join(f"{oid}\n" for oid in oids).encode())
-    return out if status == 0 else None
-
-
 def read_small(cwd: str | Path, oids: list[str], limit: int) -> dict[str, bytes] | None:
-    """The bytes of each blob when every one of them exists and is at most `limit` bytes (none is read before
-    all sizes are known); None otherwise, or when git fails."""
+    """The bytes of each blob when every one of them exists and is at most `limit` bytes, with one git call (git
+    is stopped once it has printed more than all of them could hold); None otherwise, or when git fails."""
     if not oids:
         return {}
-    listed = _batch(cwd, "--batch-check", oids)
-    sizes = parse_sizes(listed) if listed is not None else {}
-    if any(sizes.get(oid, limit + 1) > limit for oid in oids):
+    status, out, _ = run_git(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{oid}\n" for oid in oids).encode(),
+                             limit=len(oids) * (limit + 200))
+    found = parse_contents(out, oids) if status == 0 else {}
+    if not all(oid in found and len(found[oid]) <= limit for oid in oids):
         return None
-    out = _batch(cwd, "--batch", oids)
-    found = parse_contents(out, oids) if out is not None else {}
-    return found if all(oid in found for oid in oids) else None
+    return found
