@@ -4,7 +4,9 @@ Hooks run on every merge, checkout, commit and rebase; importing the full hook (
 the configuration's reader) costs more than its git calls. This answers only when it is sure, by
 the full hook's own rules: the configuration is the default one (neither `pyproject.toml` nor
 `setup.cfg` mentions migguard, as `config.load` decides) and no changed path can touch a migration
-graph or a lock file. When unsure, or when anything fails, the full hook decides and says why."""
+graph or a lock file. Two common cases with work to do are answered here too (`hooks.quick`): a merge that
+brought migrations and left one leaf per app, and a commit whose new migrations move lock files. When unsure,
+or when anything fails, the full hook decides and says why."""
 from __future__ import annotations
 
 import os

@@ -53,22 +53,38 @@ def merged_clean(root: str, from_first_parent: list[Change] | None = None) -> bo
         len(app["leaves"]) <= 1 for app in found[1]["apps"])
 
 
+MAX_FOLDERS = 64  # a commit changing more folders leaves its result to the next hook; more added files are read later
+
+
 def locks_followed(root: str, staged: list[Change], head_tree: str | None = None) -> bool:
     """Before a commit that only adds migrations to a clean, checked HEAD: each changed app's lock file written
     with its new leaf and staged, found from HEAD's result and the staged files alone (`staged`: the changes
-    from HEAD, whose tree is `head_tree` when known, to the index). False when that is not certain: nothing
-    was written then, or (when git could not stage them) only the lock files the full hook writes again."""
+    from HEAD, whose tree is `head_tree` when known, to the index), and the result cached by the tree the
+    commit will have. False when that is not certain: nothing was written then, or (when git could not
+    stage them) only the lock files the full hook writes again."""
+    from migguard import files, trees
+    from migguard.blobs import read_objects
+
     common = results.find_common_dir(root)
     found = head_result(root, common, head_tree=head_tree) if common else None
     if common is None or found is None:
         return False
-    locks = incremental.stale_locks(root, common, found[0], staged)
-    if locks is None:
+    head = found[0]
+    added = [oid for _, _, oid, status, path in staged if status == "A" and path.endswith(".py")][:MAX_FOLDERS]
+    folders = trees.folders([change[4] for change in staged])
+    folders = folders if len(folders) <= MAX_FOLDERS else []
+    objects = read_objects(root, added + [trees.object_name(head, folder) for folder in folders], files.MAX_BYTES)
+    if objects is None:
         return False
+    followed = incremental.stale_locks(root, common, head, staged,
+                                       {oid: objects[oid][1] for oid in added if objects.get(oid, ("",))[0] == "blob"})
+    if followed is None:
+        return False
+    locks, result, facts = followed
     changed = [locks[label] for label in sorted(locks)]
     if changed:
         from migguard.errors import InputError
-        from migguard.lockwrite import write_lock_files
+        from migguard.lockwrite import content, write_lock_files
         from migguard.processes import run_git
 
         try:
@@ -77,7 +93,24 @@ def locks_followed(root: str, staged: list[Change], head_tree: str | None = None
             return False  # the full hook says why
         if run_git(["update-index", "--", *(path for path, _ in changed)], root)[0] != 0:  # tracked: `stale_locks`
             return False  # the full hook writes the same again, and says what git said
+        staged = staged + [("", "", trees.blob_id(content(leaf).encode(), len(head)), "M", path) for path, leaf in changed]
+    if folders:
+        _remember(common, head, staged, {folder: objects.get(trees.object_name(head, folder)) for folder in folders},
+                  result, facts)
     if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
         for lock_path, leaf in changed:
             print(f"migguard: {lock_path} -> {leaf}", file=sys.stderr)
     return True
+
+
+def _remember(common: str, head: str, staged: list[Change], folders: dict[str, tuple[str, bytes] | None],
+              result: dict[str, Any], facts: dict[str, Any]) -> None:
+    """Cache the index's result by the tree `git commit` will write for it, so the next hook finds it."""
+    from migguard import trees
+
+    if any(found is not None and found[0] != "tree" for found in folders.values()):
+        return
+    tree = trees.after({folder: found[1] if found else None for folder, found in folders.items()}, staged, len(head))
+    if tree is not None and tree != head:
+        results.store(common, incremental.facts_key(tree), "", facts)
+        results.store(common, tree, "", result)

@@ -36,21 +36,40 @@ def parse_contents(out: bytes, oids: list[str]) -> dict[str, bytes]:
     return blobs
 
 
-def _batch(cwd: str | Path, option: str, oids: list[str]) -> bytes | None:
-    status, out, _ = run_git(["cat-file", option, *(["--buffer"] if option == "--batch" else [])], cwd,
-                             input="".join(f"{oid}\n" for oid in oids).encode())
-    return out if status == 0 else None
+def read_objects(cwd: str | Path, names: list[str], limit: int) -> dict[str, tuple[str, bytes]] | None:
+    """Each object's kind and bytes by the name asked (an id, or `<tree>:<path>`), with one git call; names git
+    cannot find are left out. None when one is larger than `limit` (git is stopped once it has printed more than
+    all of them could hold), a name holds a newline, or git fails."""
+    if not names:
+        return {}
+    if any("\n" in name for name in names):
+        return None
+    status, out, _ = run_git(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{name}\n" for name in names).encode(),
+                             limit=len(names) * (limit + 200))
+    if status != 0:
+        return None
+    found: dict[str, tuple[str, bytes]] = {}
+    position = 0
+    for name in names:
+        header_end = out.find(b"\n", position)
+        if header_end < 0:
+            return None
+        header = out[position:header_end].split()
+        position = header_end + 1
+        if len(header) == 2 and header[1] == b"missing":
+            continue
+        if len(header) != 3 or not header[2].isdigit() or int(header[2]) > limit:
+            return None
+        end = position + int(header[2])
+        found[name] = (header[1].decode("ascii", "replace"), out[position:end])
+        position = end + 1
+    return found
 
 
 def read_small(cwd: str | Path, oids: list[str], limit: int) -> dict[str, bytes] | None:
-    """The bytes of each blob when every one of them exists and is at most `limit` bytes (none is read before
-    all sizes are known); None otherwise, or when git fails."""
-    if not oids:
-        return {}
-    listed = _batch(cwd, "--batch-check", oids)
-    sizes = parse_sizes(listed) if listed is not None else {}
-    if any(sizes.get(oid, limit + 1) > limit for oid in oids):
+    """The bytes of each blob when every one of them exists and is at most `limit` bytes, with one git call;
+    None otherwise, or when git fails."""
+    found = read_objects(cwd, oids, limit)
+    if found is None or not all(oid in found and found[oid][0] == "blob" for oid in oids):
         return None
-    out = _batch(cwd, "--batch", oids)
-    found = parse_contents(out, oids) if out is not None else {}
-    return found if all(oid in found for oid in oids) else None
+    return {oid: found[oid][1] for oid in oids}

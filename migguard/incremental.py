@@ -149,41 +149,49 @@ def from_parent(cwd: str | Path, common: Path | str, parent_tree: str, tree: str
     if delta is None:
         return None
     before, found, new_leaves = delta
-    after = dict(before)
-    after["apps"] = [dict(app, leaves=[new_leaves[app["app"]]]) if app["app"] in new_leaves else app
-                     for app in before["apps"]]
     results.store(common, facts_key(tree), "", found)
     results.touch(common, parent_tree, "")  # the parent stays among the newest cached results while in use
     results.touch(common, facts_key(parent_tree), "")
     taken += 1
+    return _followed(before, new_leaves)
+
+
+def _followed(before: dict[str, Any], new_leaves: dict[str, str]) -> dict[str, Any]:
+    """The parent's result with each changed app's new leaf."""
+    after = dict(before)
+    after["apps"] = [dict(app, leaves=[new_leaves[app["app"]]]) if app["app"] in new_leaves else app
+                     for app in before["apps"]]
     return after
 
 
-def stale_locks(cwd: str | Path, common: Path | str, parent_tree: str,
-                changes: list[Change] | None = None) -> dict[str, tuple[str, str]] | None:
+def stale_locks(cwd: str | Path, common: Path | str, parent_tree: str, changes: list[Change] | None = None,
+                blobs: dict[str, bytes] | None = None) -> tuple[dict[str, tuple[str, str]], dict[str, Any], dict[str, Any]] | None:
     """For an index that only adds migrations to a clean, cached parent (lock files untouched): each changed
-    app's lock file path and its one new leaf. None when unsure (the full check decides then). `changes`:
-    from `parent_tree` to the index, when the caller has them."""
-    delta = _safe_delta(cwd, common, parent_tree, None, changes, locks_in_step=False)
+    app's lock file path and its one new leaf, and the result and facts of the index once they are written.
+    None when unsure (the full check decides then). `changes`: from `parent_tree` to the index, when the
+    caller has them; `blobs`: the added files' bytes by id, when the caller has read them."""
+    delta = _safe_delta(cwd, common, parent_tree, None, changes, locks_in_step=False, blobs=blobs)
     if delta is None:
         return None
     before, found, new_leaves = delta
     paths = {app["app"]: app["path"] for app in before["apps"]}
     lock_name: str = found["lockfile"]
-    return {label: (f"{paths[label]}/{lock_name}".lstrip("/"), leaf) for label, leaf in new_leaves.items()} \
+    locks = {label: (f"{paths[label]}/{lock_name}".lstrip("/"), leaf) for label, leaf in new_leaves.items()} \
         if lock_name else {}
+    return locks, _followed(before, new_leaves), found
 
 
 def _safe_delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | None, changes: list[Change] | None,
-                locks_in_step: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+                locks_in_step: bool, blobs: dict[str, bytes] | None = None,
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
     try:
-        return _delta(cwd, common, parent_tree, tree, changes, locks_in_step)
+        return _delta(cwd, common, parent_tree, tree, changes, locks_in_step, blobs or {})
     except (OSError, ValueError, KeyError, TypeError):  # unsure: the full check answers
         return None
 
 
 def _delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | None, changes: list[Change] | None,
-           locks_in_step: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+           locks_in_step: bool, known: dict[str, bytes]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
     """The parent's result and facts, and each changed app's one new leaf, when `tree` (None: the index) only
     adds migrations to the clean parent (with `locks_in_step`: each changed app's lock file naming its new
     leaf; without: no lock file changed)."""
@@ -227,9 +235,10 @@ def _delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | No
         return None
     by_label = {app["app"]: app for app in before["apps"]}
     wanted = [oid for names in added.values() for oid in names.values()] + list(locks.values())
-    blobs = read_small(cwd, wanted, files.MAX_BYTES)
-    if blobs is None:
+    read = read_small(cwd, [oid for oid in wanted if oid not in known], files.MAX_BYTES)
+    if read is None or any(len(known[oid]) > files.MAX_BYTES for oid in wanted if oid in known):
         return None
+    blobs = {**known, **read}
     elsewhere: set[tuple[str, str]] = set()  # (app, name) of other apps the new files depend on
     shadowed: set[tuple[str, str]] = set()  # (app, name): must not be a file of the depending app's own package
     new_leaves: dict[str, str] = {}

@@ -10,11 +10,12 @@ if TYPE_CHECKING:
 
 
 def run_git(args: list[str], cwd: str | Path, input: bytes | None = None,
-            env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+            env: dict[str, str] | None = None, limit: int | None = None) -> tuple[int, bytes, bytes]:
     """`git ARGS` in `cwd`: (exit status, stdout, stderr), like `subprocess.run(..., capture_output=True)`.
 
     Without `input`, git's stdin is this process's. Raises OSError when git cannot be started
-    (FileNotFoundError for a missing git or `cwd`, as subprocess does)."""
+    (FileNotFoundError for a missing git or `cwd`, as subprocess does). With `limit`, git is killed once it
+    has printed more than that many bytes (the status is then negative, as for any signal)."""
     if not hasattr(os, "posix_spawnp"):
         import subprocess
 
@@ -72,6 +73,11 @@ def run_git(args: list[str], cwd: str | Path, input: bytes | None = None,
                 else:
                     data = os.read(descriptor, 1 << 16)
                     if data:
+                        if limit is not None and descriptor == out_read:
+                            if limit < len(data):
+                                os.kill(pid, __import__("_signal").SIGKILL)  # what is left is read and dropped
+                                limit, data = -1, b""
+                            limit -= len(data)
                         chunks[descriptor].append(data)
                         continue
                 poller.unregister(descriptor)

@@ -67,3 +67,22 @@ def test_djangos_own_migration_fixtures_are_read_as_reader_reads_them() -> None:
     files = [path for path in fixtures.rglob("*.py") if path.name != "__init__.py"]
     answered, possible = _answered(files)
     assert len(files) > 100 and 0 < answered <= possible
+
+
+def test_blobs_are_read_in_one_call_only_while_each_is_small(tmp_path: Path) -> None:
+    """`blobs.read_small`: every blob's bytes when each is within the limit; None, git stopped after little more
+    than the limit's worth, when one is larger or missing."""
+    from conftest import git
+    from migguard.blobs import read_small
+
+    git(tmp_path, "init", "-q")
+    small = git(tmp_path, "hash-object", "-w", "--stdin", input="dependencies = []\n").stdout.strip()
+    large = git(tmp_path, "hash-object", "-w", "--stdin", input="x" * 5_000_000).stdout.strip()
+    assert read_small(tmp_path, [small, small], 100) == {small: b"dependencies = []\n"}
+    assert read_small(tmp_path, [small, large], 100) is None
+    assert read_small(tmp_path, [small, "0" * 40], 100) is None
+    assert read_small(tmp_path, [large], 5_000_000) == {large: b"x" * 5_000_000}
+    from migguard.processes import run_git
+
+    status, out, _ = run_git(["cat-file", "--batch"], tmp_path, input=f"{large}\n".encode(), limit=1000)
+    assert status < 0 and len(out) <= 1000

@@ -288,3 +288,42 @@ def test_the_work_tree_check_is_answered_again_without_reading_until_anything_it
     second.unlink()
     second.symlink_to(tmp_path / "elsewhere.py")
     assert check()[0] != 0
+
+
+def hook_modules(output: str) -> set[str]:
+    """The modules the hook processes of a git command imported (run with PYTHONPROFILEIMPORTTIME=1)."""
+    return {line.rpartition("|")[2].strip() for line in output.splitlines() if line.startswith("import time:")}
+
+
+def test_a_merge_bringing_a_migration_and_a_commit_adding_one_import_no_reader(tmp_path: Path) -> None:
+    """The two common hooks with work to do (`hooks.quick`): after `migguard install`, a real `git merge` that
+    brings a migration and a real `git commit` that adds one (its lock file kept in step) import neither the
+    full reader (`ast`, `re`, `typing`) nor pathlib, and still do their job."""
+    root = committed_chain(tmp_path / "repo")
+    subprocess.run([sys.executable, "-m", "migguard", "install"], cwd=root, capture_output=True, env=clean_env(), check=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "install")
+    git(root, "checkout", "-qb", "feature")
+    (root / "shop/migrations/0003_feature.py").write_text(MIGRATION.format([("shop", "0002_more")]))
+    (root / "shop/migrations/max_migration.txt").write_text(lockfile.content("0003_feature"))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "feature", "--no-verify")
+    git(root, "checkout", "-q", "-")
+    (root / "README.md").write_text("docs\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "docs")
+    profiled = clean_env(PYTHONPROFILEIMPORTTIME="1")
+    started = subprocess.run([sys.executable, "-c", "pass"], capture_output=True, text=True, env=profiled).stderr
+    unwanted = {"ast", "re", "typing", "pathlib", "migguard.reader", "migguard.hooks.runner"} - hook_modules(started)
+    assert {"migguard.reader", "migguard.hooks.runner"} <= unwanted  # an editable install's finder imports re and pathlib
+
+    merged = git(root, "merge", "--no-edit", "feature", env=profiled)
+    assert "migguard.hooks.quick" in hook_modules(merged.stderr) and not hook_modules(merged.stderr) & unwanted
+    assert "several leaf" not in merged.stderr
+    (root / "shop/migrations/0004_next.py").write_text(MIGRATION.format([("shop", "0003_feature")]))
+    git(root, "add", "shop/migrations/0004_next.py")
+    committed = git(root, "commit", "-qm", "next", env=profiled)
+    assert "migguard.hooks.quick" in hook_modules(committed.stderr) and not hook_modules(committed.stderr) & unwanted
+    assert "shop/migrations/max_migration.txt -> 0004_next" in committed.stderr
+    assert git(root, "show", "HEAD:shop/migrations/max_migration.txt").stdout == "0004_next\n"
+    assert git(root, "status", "--porcelain").stdout == ""

@@ -1,0 +1,102 @@
+"""A tree's id after changes to some of its paths, computed as git computes it from the tree objects on the way
+to each changed path: what `git write-tree` prints for an index, without writing the index (which costs a
+pre-commit hook more than everything else it does). With nothing but `os` and the interpreter's own hash."""
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from migguard.changes import Change
+
+TREE_MODE = "40000"
+ABSENT = "000000"
+
+
+def folders(paths: list[str]) -> list[str]:
+    """Every folder holding one of `paths` ("" is the top), each once, the top first."""
+    found = {""}
+    for path in paths:
+        parts = path.split("/")[:-1]
+        found.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    return sorted(found, key=lambda folder: (folder.count("/") + bool(folder), folder))
+
+
+def object_name(tree: str, folder: str) -> str:
+    """The name `git cat-file` reads `folder` of `tree` by."""
+    return f"{tree}:{folder}" if folder else tree
+
+
+def after(objects: dict[str, bytes | None], changes: list[Change], length: int) -> str | None:
+    """The id of the top tree once `changes` are made to it; `objects`: each folder of `folders` to its tree
+    object's bytes before the changes (None: no such folder then); `length`: the ids' length (40 or 64).
+    A change's new mode "" keeps the entry's mode. None when a folder's tree cannot be read."""
+    entries: dict[str, dict[bytes, tuple[str, str]]] = {}  # folder -> name -> (mode, id)
+    for folder, data in objects.items():
+        parsed = _parse(data, length // 2) if data is not None else {}
+        if parsed is None:
+            return None
+        entries[folder] = parsed
+    for _, new_mode, oid, _, path in changes:
+        folder, _, name = path.rpartition("/")
+        key = name.encode("utf-8", "surrogateescape")
+        if folder not in entries or not new_mode and key not in entries[folder]:
+            return None
+        if new_mode == ABSENT:
+            entries[folder].pop(key, None)
+        else:
+            entries[folder][key] = (new_mode or entries[folder][key][0], oid)
+    digest = _digest(length)
+    for folder in sorted(entries, key=lambda folder: -(folder.count("/") + bool(folder))):  # the deepest first
+        if not folder:
+            continue
+        parent, _, name = folder.rpartition("/")
+        if parent not in entries:
+            return None
+        if entries[folder]:
+            entries[parent][name.encode("utf-8", "surrogateescape")] = (TREE_MODE, digest(_serialize(entries[folder])))
+        else:
+            entries[parent].pop(name.encode("utf-8", "surrogateescape"), None)
+    return digest(_serialize(entries[""]))
+
+
+def blob_id(data: bytes, length: int) -> str:
+    """The id git gives a blob of these bytes (as `git hash-object` does, no filter applied)."""
+    return _digest(length, b"blob")(data)
+
+
+def _parse(data: bytes, size: int) -> dict[bytes, tuple[str, str]] | None:
+    """A tree object's entries: `<mode> <name>\\0<raw id>` each."""
+    parsed = {}
+    position = 0
+    while position < len(data):
+        space = data.find(b" ", position)
+        nul = data.find(b"\0", space + 1)
+        if space < 0 or nul < 0 or nul + 1 + size > len(data):
+            return None
+        parsed[data[space + 1:nul]] = (data[position:space].decode("ascii"), data[nul + 1:nul + 1 + size].hex())
+        position = nul + 1 + size
+    return parsed
+
+
+def _serialize(entries: dict[bytes, tuple[str, str]]) -> bytes:
+    """Entries in git's order: by name, a folder's name as if it ended with "/"."""
+    ordered = sorted(entries.items(), key=lambda item: item[0] + b"/" if item[1][0] == TREE_MODE else item[0])
+    return b"".join(mode.lstrip("0").encode("ascii") + b" " + name + b"\0" + bytes.fromhex(oid)
+                    for name, (mode, oid) in ordered)
+
+
+def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:
+    """How git names an object of this kind with these bytes, in a repository whose ids have `length` hex digits (the
+    interpreter's own SHA modules: `hashlib` loads OpenSSL, which costs a hook more than the hashing)."""
+    module, name = ("_sha1", "sha1") if length == 40 else ("_sha2" if sys.version_info >= (3, 12) else "_sha256", "sha256")
+    try:
+        new: Callable[[bytes], Any] = getattr(__import__(module), name)
+    except ImportError:  # an interpreter built without them
+        import hashlib
+
+        new = getattr(hashlib, name)
+    return lambda body: str(new(kind + b" %d\0" % len(body) + body).hexdigest())
