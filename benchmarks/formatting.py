@@ -61,41 +61,54 @@ class Variant:
         quiet_git(self.root, self.env, "status", "--porcelain")
 
 
-def alternating(steps: list[Step], variants: int) -> Callable[[int], list[Step]]:
-    """Rounds in turn as listed and with the variants of each kind in the reverse order, so that neither repository
-    always runs first (Python's start, the first step, stays first; a warm run still follows its cold run)."""
+Blocks = list[list[list[Step]]]  # block (kinds run back to back) → variant → its steps of the block
+
+
+def alternating(start: Step, blocks: Blocks) -> Callable[[int], list[Step]]:
+    """Python's start, then block by block each variant's steps of the block back to back (so a warm run directly
+    follows its own cold run), the variants in the order listed in even rounds and reversed in odd ones: neither
+    repository always runs first."""
     def order(round_index: int) -> list[Step]:
-        if round_index % 2 == 0:
-            return steps
-        kinds = [steps[index:index + variants] for index in range(1, len(steps), variants)]
-        return [steps[0], *(step for kind in kinds for step in reversed(kind))]
+        found = [start]
+        for block in blocks:
+            for steps in (block if round_index % 2 == 0 else reversed(block)):
+                found += steps
+        return found
     return order
 
 
-def check_steps(tools: Tools, start: Step, variants: list[Variant]) -> tuple[list[Step], list[Comparison]]:
-    """Python's start, then each kind of `check` on every variant (a warm run follows the cold one of its round);
-    the comparisons: every other variant ÷ the first, kind by kind."""
+def check_steps(tools: Tools, start: Step, variants: list[Variant]) -> tuple[list[Step], list[Comparison], Callable[[int], list[Step]]]:
+    """Every kind of `check` on every variant: cold then warm work-tree runs, cold then warm `--rev` runs, then the
+    incremental `--rev` run when every variant can commit a migration; the comparisons: every other variant ÷ the
+    first, kind by kind; and the order of each round (the steps are returned kind by kind, as the tables list them)."""
     check = [tools.migguard, "check"]
     rev = [*check, "--rev", "HEAD"]
-    kinds = KINDS + ((INCREMENTAL,) if all(variant.commit_migration for variant in variants) else ())
-    steps = [start]
-    for kind in kinds:
-        argv = rev if "--rev" in kind else check
+    kinds = [list(KINDS[:2]), list(KINDS[2:])] + ([[INCREMENTAL]] if all(variant.commit_migration for variant in variants) else [])
+    blocks: Blocks = []
+    for block_kinds in kinds:
+        block = []
         for variant in variants:
-            before: Setup | None = None
-            if kind == "check (cold)":
-                before = variant.settle_and_drop_caches
-            elif kind == "check --rev (cold)":
-                before = variant.drop_caches
-            elif kind == INCREMENTAL:
-                before = variant.commit_migration
-            steps.append(Step(step_name(kind, variant.name), argv, variant.root, tools.env, before=before, warmups=0))
+            steps = []
+            for kind in block_kinds:
+                before: Setup | None = None
+                if kind == "check (cold)":
+                    before = variant.settle_and_drop_caches
+                elif kind == "check --rev (cold)":
+                    before = variant.drop_caches
+                elif kind == INCREMENTAL:
+                    before = variant.commit_migration
+                argv = rev if "--rev" in kind else check
+                steps.append(Step(step_name(kind, variant.name), argv, variant.root, tools.env, before=before, warmups=0))
+            block.append(steps)
+        blocks.append(block)
     for variant in variants:
         variant.prepare()
     reference = variants[0].name
     comparisons = [Comparison(comparison_label(kind, variant.name, reference), step_name(kind, variant.name), step_name(kind, reference))
-                   for kind in kinds for variant in variants[1:]]
-    return steps, comparisons
+                   for block_kinds in kinds for kind in block_kinds for variant in variants[1:]]
+    listed = {step.name: step for block in blocks for steps in block for step in steps}
+    shown = [start] + [listed[step_name(kind, variant.name)] for block_kinds in kinds for kind in block_kinds for variant in variants]
+    return shown, comparisons, alternating(start, blocks)
 
 
 def committing(project: Project, variant: Variant) -> Setup:
@@ -125,7 +138,7 @@ def formatting_group(plain: Project) -> Group:
         variant = Variant(name, project.root, project.env)  # written: now (the checkout may have rewritten files)
         variant.commit_migration = committing(project, variant)
         variants.append(variant)
-    steps, comparisons = check_steps(plain.tools, plain.python_start(warmups=0), variants)
+    steps, comparisons, order = check_steps(plain.tools, plain.python_start(warmups=0), variants)
     notes = [f"{MAKEMIGRATIONS}: the generated project (apps of 100 chained migrations as Django's `makemigrations` writes "
              f"them: single quotes, one keyword argument per line); {BLACK}: the same migrations as `black` formats them "
              "(double quotes, the initial migration's field tuple exploded one item per line, trailing commas), in a second "
@@ -134,13 +147,14 @@ def formatting_group(plain: Project) -> Group:
              "the end of an app's chain, lock file in step, before `check --rev HEAD`",
              *common_notes()]
     facts = {"variants": {MAKEMIGRATIONS: generated_facts(plain), BLACK: generated_facts(black)}, "reference": MAKEMIGRATIONS}
-    return Group(GENERATED_GROUP, plain.size, steps, comparisons, notes, facts, alternating(steps, len(variants)))
+    return Group(GENERATED_GROUP, plain.size, steps, comparisons, notes, facts, order)
 
 
 def common_notes() -> list[str]:
-    return ["each command runs on each repository in turn, the repositories' order reversed every other round; "
-            "cold: `<git dir>/migguard/` (every cache) deleted before the run; warm: the run after the cold one of the same "
-            "round (no warm-up round)",
+    return ["each round: `check` cold then warm on one repository, then on the other; `check --rev HEAD` cold then warm "
+            "on one, then on the other (then the incremental run on each, where listed); the repositories' order reversed "
+            "every other round; cold: `<git dir>/migguard/` (every cache) deleted before the run; warm: the run right after "
+            "the cold one (no warm-up round)",
             f"before the first round, {RACY_SECONDS} s or more after the repository's files were written, `git status` "
             "refreshed its index once (untimed), as any git command of a working day does"]
 
@@ -189,7 +203,7 @@ def wagtail_group(tools: Tools, directory: Path) -> Group:
         raise RuntimeError("wagtail's migrations: the two repositories have different leaves")
     size = facts["variants"][SHIPPED]["migrations"]
     start = Step("python -I -c pass", [tools.python, "-I", "-c", "pass"], directory, tools.env, warmups=0)
-    steps, comparisons = check_steps(tools, start, variants)
+    steps, comparisons, order = check_steps(tools, start, variants)
     shipped = facts["variants"][SHIPPED]
     notes = [f"wagtail {real_migrations.WAGTAIL}'s wheel (`pip download --no-deps`, cached): its {shipped['migrations']} "
              f"migrations in {shipped['apps']} apps, black-formatted as its project formats them ({SHIPPED}), each app's "
@@ -197,4 +211,4 @@ def wagtail_group(tools: Tools, directory: Path) -> Group:
              f"{UNPARSED}: the same modules rewritten by `ast.unparse` (single quotes, each statement on one line, no trailing "
              "commas, comments dropped): the same content and graph without black's layout, in a second repository",
              *common_notes()]
-    return Group(WAGTAIL_GROUP, size, steps, comparisons, notes, facts, alternating(steps, len(variants)))
+    return Group(WAGTAIL_GROUP, size, steps, comparisons, notes, facts, order)

@@ -134,10 +134,11 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from formatting import alternating
 from measure import Step
-steps = [Step(name, ["true"], Path("."), {}) for name in ("start", "cold A", "cold B", "warm A", "warm B")]
-order = alternating(steps, 2)
-print([[step.name for step in order(index)] for index in range(3)])
+step = {name: Step(name, ["true"], Path("."), {}) for name in ("start", "cold A", "warm A", "cold B", "warm B", "rev A", "rev B")}
+order = alternating(step["start"], [[[step["cold A"], step["warm A"]], [step["cold B"], step["warm B"]]], [[step["rev A"]], [step["rev B"]]]])
+print([[found.name for found in order(index)] for index in range(3)])
 """
     done = subprocess.run([sys.executable, "-c", script, str(ROOT / "benchmarks")], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == str([["start", "cold A", "cold B", "warm A", "warm B"], ["start", "cold B", "cold A", "warm B", "warm A"],
-                                       ["start", "cold A", "cold B", "warm A", "warm B"]])
+    assert done.stdout.strip() == str([["start", "cold A", "warm A", "cold B", "warm B", "rev A", "rev B"],
+                                       ["start", "cold B", "warm B", "cold A", "warm A", "rev B", "rev A"],
+                                       ["start", "cold A", "warm A", "cold B", "warm B", "rev A", "rev B"]])
