@@ -30,6 +30,36 @@ def object_name(tree: str, folder: str) -> str:
     return f"{tree}:{folder}" if folder else tree
 
 
+def read_folders(read: Callable[[str], tuple[str, bytes] | None], tree: str, wanted: list[str]) -> dict[str, bytes | None] | None:
+    """Each of `wanted` (from `folders`) to its tree object's bytes in `tree` (None: no such folder), each object
+    read by id with `read`; None when one cannot be read or a path holds something else than a folder."""
+    size = len(tree) // 2
+    found: dict[str, bytes | None] = {}
+    for folder in wanted:  # the top first: each folder's parent is read before it
+        if not folder:
+            oid: str | None = tree
+        else:
+            parent, _, name = folder.rpartition("/")
+            if parent not in found:
+                return None
+            data = found[parent]
+            entries = _parse(data, size) if data is not None else {}
+            if entries is None:
+                return None
+            entry = entries.get(name.encode("utf-8", "surrogateescape"))
+            if entry is not None and not entry[0].endswith(b"/"):
+                return None  # a file where the folder would be
+            oid = entry[1][-size:].hex() if entry is not None else None
+        if oid is None:
+            found[folder] = None
+            continue
+        read_one = read(oid)
+        if read_one is None or read_one[0] != "tree":
+            return None
+        found[folder] = read_one[1]
+    return found
+
+
 def after(objects: dict[str, bytes | None], changes: list[Change], length: int) -> str | None:
     """The id of the top tree once `changes` are made to it; `objects`: each folder of `folders` to its tree
     object's bytes before the changes (None: no such folder then); `length`: the ids' length (40 or 64).
@@ -97,7 +127,13 @@ def _serialize(entries: dict[bytes, tuple[bytes, bytes]]) -> bytes:
 
 
 def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:
-    """How git names an object of this kind with these bytes, in a repository whose ids have `length` hex digits (the
+    """How git names an object of this kind with these bytes, in a repository whose ids have `length` hex digits."""
+    name = object_digest(length)
+    return lambda body: name(kind + b" %d\0" % len(body) + body)
+
+
+def object_digest(length: int) -> Callable[[bytes], str]:
+    """How git names an object from its header and bytes, in a repository whose ids have `length` hex digits (the
     interpreter's own SHA modules: `hashlib` loads OpenSSL, which costs a hook more than the hashing)."""
     module, name = ("_sha1", "sha1") if length == 40 else ("_sha2" if sys.version_info >= (3, 12) else "_sha256", "sha256")
     try:
@@ -106,4 +142,4 @@ def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:
         import hashlib
 
         new = getattr(hashlib, name)
-    return lambda body: str(new(kind + b" %d\0" % len(body) + body).hexdigest())
+    return lambda raw: str(new(raw).hexdigest())
