@@ -23,18 +23,20 @@ def head_result(root: str, common: str, from_first_parent: list[Change] | None =
                 head_tree: str | None = None) -> tuple[str, dict[str, Any]] | None:
     """HEAD's tree and its `check --rev` result: cached, else following from a first-parent ancestor's (then
     cached); None when neither. `from_first_parent`: the changes from HEAD's first parent to HEAD, if known;
-    `head_tree`: HEAD's tree, if known."""
-    if head_tree is not None:
-        cached = results.load(common, head_tree, "")
+    `head_tree`: HEAD's tree, if known. HEAD and its parent are read from loose objects where they are."""
+    trees = [head_tree] if head_tree is not None else _loose_first_parents(root)
+    if trees:
+        cached = results.load(common, trees[0], "")
         if cached is not None:
-            return (head_tree, cached) if cached.get("version") == results.SCHEMA_VERSION else None
-    trees = incremental.first_parent_trees(root, "HEAD", incremental.ANCESTORS + 1)
-    if not trees or head_tree is not None and trees[0] != head_tree:
-        return None
+            return (trees[0], cached) if cached.get("version") == results.SCHEMA_VERSION else None
+    if len(trees) < 2 or results.load(common, trees[1], "") is None:
+        trees = incremental.first_parent_trees(root, "HEAD", incremental.ANCESTORS + 1) or []
+        if not trees or head_tree is not None and trees[0] != head_tree:
+            return None
+        cached = results.load(common, trees[0], "")
+        if cached is not None:
+            return (trees[0], cached) if cached.get("version") == results.SCHEMA_VERSION else None
     head = trees[0]
-    cached = results.load(common, head, "")
-    if cached is not None:
-        return (head, cached) if cached.get("version") == results.SCHEMA_VERSION else None
     base = incremental.cached_tree(common, trees[1:], len(head))
     if base is None:
         return None
@@ -43,6 +45,22 @@ def head_result(root: str, common: str, from_first_parent: list[Change] | None =
         return None
     results.store(common, head, "", found)
     return head, found
+
+
+def _loose_first_parents(root: str) -> list[str]:
+    """The trees of HEAD and of its first parent as far as they are loose objects (none, one or both)."""
+    from migguard import loose
+
+    dirs = loose.git_dirs(root)
+    commit = loose.head_commit(*dirs) if dirs else None
+    found: list[str] = []
+    while dirs and commit and len(found) < 2:
+        read = loose.commit_tree(dirs[1], commit)
+        if read is None:
+            break
+        found.append(read[0])
+        commit = read[1]
+    return found
 
 
 def merged_clean(root: str, from_first_parent: list[Change] | None = None) -> bool:
@@ -62,7 +80,7 @@ def locks_followed(root: str, staged: list[Change], head_tree: str | None = None
     from HEAD, whose tree is `head_tree` when known, to the index), and the result cached by the tree the
     commit will have. False when that is not certain: nothing was written then, or (when git could not
     stage them) only the lock files the full hook writes again."""
-    from migguard import files, trees
+    from migguard import files, loose, trees
     from migguard.blobs import read_objects
 
     common = results.find_common_dir(root)
@@ -73,9 +91,18 @@ def locks_followed(root: str, staged: list[Change], head_tree: str | None = None
     added = [oid for _, _, oid, status, path in staged if status == "A" and path.endswith(".py")][:MAX_FOLDERS]
     folders = trees.folders([change[4] for change in staged])
     folders = folders if len(folders) <= MAX_FOLDERS else []
-    objects = read_objects(root, added + [trees.object_name(head, folder) for folder in folders], files.MAX_BYTES)
-    if objects is None:
+    objects = {oid: read for oid in added if (read := loose.read_object(common, oid)) is not None}
+    before = trees.read_folders(lambda oid: loose.read_object(common, oid), head, folders) if folders else {}
+    names = [oid for oid in added if oid not in objects] + ([trees.object_name(head, f) for f in folders] if before is None else [])
+    from_git = read_objects(root, names, files.MAX_BYTES)
+    if from_git is None:
         return False
+    objects.update(from_git)
+    if before is None:
+        if any(objects.get(trees.object_name(head, f), ("tree",))[0] != "tree" for f in folders):
+            folders = []
+        before = {f: objects[trees.object_name(head, f)][1] if trees.object_name(head, f) in objects else None
+                  for f in folders}
     followed = incremental.stale_locks(root, common, head, staged,
                                        {oid: objects[oid][1] for oid in added if objects.get(oid, ("",))[0] == "blob"})
     if followed is None:
@@ -95,22 +122,19 @@ def locks_followed(root: str, staged: list[Change], head_tree: str | None = None
             return False  # the full hook writes the same again, and says what git said
         staged = staged + [("", "", trees.blob_id(content(leaf).encode(), len(head)), "M", path) for path, leaf in changed]
     if folders:
-        _remember(common, head, staged, {folder: objects.get(trees.object_name(head, folder)) for folder in folders},
-                  result, facts)
+        _remember(common, head, staged, before, result, facts)
     if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
         for lock_path, leaf in changed:
             print(f"migguard: {lock_path} -> {leaf}", file=sys.stderr)
     return True
 
 
-def _remember(common: str, head: str, staged: list[Change], folders: dict[str, tuple[str, bytes] | None],
+def _remember(common: str, head: str, staged: list[Change], folders: dict[str, bytes | None],
               result: dict[str, Any], facts: dict[str, Any]) -> None:
     """Cache the index's result by the tree `git commit` will write for it, so the next hook finds it."""
     from migguard import trees
 
-    if any(found is not None and found[0] != "tree" for found in folders.values()):
-        return
-    tree = trees.after({folder: found[1] if found else None for folder, found in folders.items()}, staged, len(head))
+    tree = trees.after(folders, staged, len(head))
     if tree is not None and tree != head:
         results.store(common, incremental.facts_key(tree), "", facts)
         results.store(common, tree, "", result)

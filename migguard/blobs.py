@@ -66,10 +66,18 @@ def read_objects(cwd: str | Path, names: list[str], limit: int) -> dict[str, tup
     return found
 
 
-def read_small(cwd: str | Path, oids: list[str], limit: int) -> dict[str, bytes] | None:
-    """The bytes of each blob when every one of them exists and is at most `limit` bytes, with one git call;
-    None otherwise, or when git fails."""
-    found = read_objects(cwd, oids, limit)
-    if found is None or not all(oid in found and found[oid][0] == "blob" for oid in oids):
+def read_small(cwd: str | Path, oids: list[str], limit: int, common_dir: str | None = None) -> dict[str, bytes] | None:
+    """The bytes of each blob when every one of them exists and is at most `limit` bytes: loose objects read from
+    `common_dir` when given, the others with one git call; None otherwise, or when git fails."""
+    known: dict[str, tuple[str, bytes]] = {}
+    if common_dir is not None:
+        from migguard.loose import read_object
+
+        known = {oid: loose for oid in oids if (loose := read_object(common_dir, oid)) is not None}
+    read = read_objects(cwd, [oid for oid in oids if oid not in known], limit)
+    if read is None:
         return None
-    return {oid: found[oid][1] for oid in oids}
+    read.update(known)
+    if not all(oid in read and read[oid][0] == "blob" and len(read[oid][1]) <= limit for oid in oids):
+        return None
+    return {oid: read[oid][1] for oid in oids}

@@ -235,7 +235,7 @@ def _delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | No
         return None
     by_label = {app["app"]: app for app in before["apps"]}
     wanted = [oid for names in added.values() for oid in names.values()] + list(locks.values())
-    read = read_small(cwd, [oid for oid in wanted if oid not in known], files.MAX_BYTES)
+    read = read_small(cwd, [oid for oid in wanted if oid not in known], files.MAX_BYTES, str(common))
     if read is None or any(len(known[oid]) > files.MAX_BYTES for oid in wanted if oid in known):
         return None
     blobs = {**known, **read}

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1  # `"version"` in `check --format json`; results cached under another are read again
 RESULTS_KEPT = 64
+RESULTS_SLACK = 32  # how many more may gather before the oldest are removed
 SIMPLE_KEY = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-:")
 
 
@@ -68,7 +69,8 @@ def touch(common_dir: str | os.PathLike[str], key: str, under: str) -> None:
 
 
 def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict[str, Any]) -> None:
-    """Write atomically and keep the newest RESULTS_KEPT files; a cache that cannot be written is no error."""
+    """Write atomically and keep the newest RESULTS_KEPT files (once RESULTS_SLACK more have gathered); a cache
+    that cannot be written is no error."""
     path = path_for(common_dir, key, under)
     folder = os.path.dirname(path)
     try:
@@ -89,10 +91,10 @@ def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict
     except OSError:
         return
     try:
-        kept = sorted((entry for entry in os.scandir(folder) if not entry.name.startswith(".")),
-                      key=lambda entry: entry.stat().st_mtime, reverse=True)
-        for stale in kept[RESULTS_KEPT:]:
-            os.unlink(stale.path)
+        entries = [entry for entry in os.scandir(folder) if not entry.name.startswith(".")]
+        if len(entries) > RESULTS_KEPT + RESULTS_SLACK:  # pruned now and then: stat-ing every file costs a hook
+            for stale in sorted(entries, key=lambda entry: entry.stat().st_mtime, reverse=True)[RESULTS_KEPT:]:
+                os.unlink(stale.path)
     except OSError:
         pass
 

@@ -30,11 +30,41 @@ def object_name(tree: str, folder: str) -> str:
     return f"{tree}:{folder}" if folder else tree
 
 
+def read_folders(read: Callable[[str], tuple[str, bytes] | None], tree: str, wanted: list[str]) -> dict[str, bytes | None] | None:
+    """Each of `wanted` (from `folders`) to its tree object's bytes in `tree` (None: no such folder), each object
+    read by id with `read`; None when one cannot be read or a path holds something else than a folder."""
+    size = len(tree) // 2
+    found: dict[str, bytes | None] = {}
+    for folder in wanted:  # the top first: each folder's parent is read before it
+        if not folder:
+            oid: str | None = tree
+        else:
+            parent, _, name = folder.rpartition("/")
+            if parent not in found:
+                return None
+            data = found[parent]
+            entries = _parse(data, size) if data is not None else {}
+            if entries is None:
+                return None
+            entry = entries.get(name.encode("utf-8", "surrogateescape"))
+            if entry is not None and not entry[0].endswith(b"/"):
+                return None  # a file where the folder would be
+            oid = entry[1][-size:].hex() if entry is not None else None
+        if oid is None:
+            found[folder] = None
+            continue
+        read_one = read(oid)
+        if read_one is None or read_one[0] != "tree":
+            return None
+        found[folder] = read_one[1]
+    return found
+
+
 def after(objects: dict[str, bytes | None], changes: list[Change], length: int) -> str | None:
     """The id of the top tree once `changes` are made to it; `objects`: each folder of `folders` to its tree
     object's bytes before the changes (None: no such folder then); `length`: the ids' length (40 or 64).
     A change's new mode "" keeps the entry's mode. None when a folder's tree cannot be read."""
-    entries: dict[str, dict[bytes, tuple[str, str]]] = {}  # folder -> name -> (mode, id)
+    entries: dict[str, dict[bytes, tuple[bytes, bytes]]] = {}  # folder -> name -> (sort key, entry's bytes)
     for folder, data in objects.items():
         parsed = _parse(data, length // 2) if data is not None else {}
         if parsed is None:
@@ -48,7 +78,8 @@ def after(objects: dict[str, bytes | None], changes: list[Change], length: int) 
         if new_mode == ABSENT:
             entries[folder].pop(key, None)
         else:
-            entries[folder][key] = (new_mode or entries[folder][key][0], oid)
+            mode = new_mode.encode("ascii") if new_mode else entries[folder][key][1].partition(b" ")[0]
+            entries[folder][key] = _entry(mode, key, oid)
     digest = _digest(length)
     for folder in sorted(entries, key=lambda folder: -(folder.count("/") + bool(folder))):  # the deepest first
         if not folder:
@@ -56,10 +87,11 @@ def after(objects: dict[str, bytes | None], changes: list[Change], length: int) 
         parent, _, name = folder.rpartition("/")
         if parent not in entries:
             return None
+        key = name.encode("utf-8", "surrogateescape")
         if entries[folder]:
-            entries[parent][name.encode("utf-8", "surrogateescape")] = (TREE_MODE, digest(_serialize(entries[folder])))
+            entries[parent][key] = _entry(TREE_MODE.encode("ascii"), key, digest(_serialize(entries[folder])))
         else:
-            entries[parent].pop(name.encode("utf-8", "surrogateescape"), None)
+            entries[parent].pop(key, None)
     return digest(_serialize(entries[""]))
 
 
@@ -68,29 +100,40 @@ def blob_id(data: bytes, length: int) -> str:
     return _digest(length, b"blob")(data)
 
 
-def _parse(data: bytes, size: int) -> dict[bytes, tuple[str, str]] | None:
-    """A tree object's entries: `<mode> <name>\\0<raw id>` each."""
+def _entry(mode: bytes, name: bytes, oid: str) -> tuple[bytes, bytes]:
+    """A tree entry's sort key (git orders a folder's name as if it ended with "/") and bytes."""
+    mode = mode.lstrip(b"0")
+    return (name + b"/" if mode == b"40000" else name), mode + b" " + name + b"\0" + bytes.fromhex(oid)
+
+
+def _parse(data: bytes, size: int) -> dict[bytes, tuple[bytes, bytes]] | None:
+    """A tree object's entries (`<mode> <name>\\0<raw id>` each) by name, each with its sort key."""
     parsed = {}
     position = 0
     while position < len(data):
         space = data.find(b" ", position)
         nul = data.find(b"\0", space + 1)
-        if space < 0 or nul < 0 or nul + 1 + size > len(data):
+        end = nul + 1 + size
+        if space < 0 or nul < 0 or end > len(data):
             return None
-        parsed[data[space + 1:nul]] = (data[position:space].decode("ascii"), data[nul + 1:nul + 1 + size].hex())
-        position = nul + 1 + size
+        name = data[space + 1:nul]
+        parsed[name] = (name + b"/" if data[position:space] == b"40000" else name), data[position:end]
+        position = end
     return parsed
 
 
-def _serialize(entries: dict[bytes, tuple[str, str]]) -> bytes:
-    """Entries in git's order: by name, a folder's name as if it ended with "/"."""
-    ordered = sorted(entries.items(), key=lambda item: item[0] + b"/" if item[1][0] == TREE_MODE else item[0])
-    return b"".join(mode.lstrip("0").encode("ascii") + b" " + name + b"\0" + bytes.fromhex(oid)
-                    for name, (mode, oid) in ordered)
+def _serialize(entries: dict[bytes, tuple[bytes, bytes]]) -> bytes:
+    return b"".join(entry for _, entry in sorted(entries.values()))
 
 
 def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:
-    """How git names an object of this kind with these bytes, in a repository whose ids have `length` hex digits (the
+    """How git names an object of this kind with these bytes, in a repository whose ids have `length` hex digits."""
+    name = object_digest(length)
+    return lambda body: name(kind + b" %d\0" % len(body) + body)
+
+
+def object_digest(length: int) -> Callable[[bytes], str]:
+    """How git names an object from its header and bytes, in a repository whose ids have `length` hex digits (the
     interpreter's own SHA modules: `hashlib` loads OpenSSL, which costs a hook more than the hashing)."""
     module, name = ("_sha1", "sha1") if length == 40 else ("_sha2" if sys.version_info >= (3, 12) else "_sha256", "sha256")
     try:
@@ -99,4 +142,4 @@ def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:
         import hashlib
 
         new = getattr(hashlib, name)
-    return lambda body: str(new(kind + b" %d\0" % len(body) + body).hexdigest())
+    return lambda raw: str(new(raw).hexdigest())

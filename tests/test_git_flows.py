@@ -310,6 +310,16 @@ def test_linked_worktree(repo: DjangoProject, tmp_path: Path) -> None:
     assert_clean_and_one_leaf(repo)
 
 
+def test_a_merge_in_a_linked_worktree_is_resolved_there(repo: DjangoProject, tmp_path: Path) -> None:
+    """The hooks find MERGE_HEAD in the linked worktree's own git directory (`.git` there is a file)."""
+    diverge(repo, [COUNTRY], [DISCIPLINE])
+    git(repo.root, "worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"), "main")
+    linked = DjangoProject.open(tmp_path / "wt")
+    git(linked.root, "merge", "--no-edit", "feature")
+    assert MERGE_FILE in head_files(linked)
+    assert_clean_and_one_leaf(linked)
+
+
 def test_core_hooks_path(seed: DjangoProject) -> None:
     git(seed.root, "config", "core.hooksPath", ".githooks")
     install(seed)

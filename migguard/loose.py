@@ -1,0 +1,94 @@
+"""What git keeps plainly on disk, read without starting git: this work tree's git directories, HEAD's commit
+from a loose ref, and loose objects (each checked against its id). A hook that just saw git write them (a
+commit, a merge, `git add`) finds them so; anything else (packed refs or objects, alternates, reftable, a
+moved GIT_DIR) gives None, and the caller asks git."""
+from __future__ import annotations
+
+import os
+
+HEX = frozenset("0123456789abcdef")
+MAX_OBJECT = 4 << 20  # larger loose objects are left to git (a hook never needs one)
+
+
+def git_dirs(root: str) -> tuple[str, str] | None:
+    """(this work tree's git directory, the common one) when nothing in the environment moves them and
+    `root/.git` is the directory (or, in a linked worktree or a submodule, names it); None when unsure."""
+    if any(name in os.environ for name in ("GIT_DIR", "GIT_COMMON_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY")):
+        return None
+    git_dir = os.path.join(root, ".git")
+    if not os.path.isdir(git_dir):
+        line = _first_line(git_dir)
+        if line is None or not line.startswith("gitdir:"):
+            return None
+        git_dir = os.path.join(root, line[len("gitdir:"):].strip())
+        if not os.path.isdir(git_dir):
+            return None
+    common = _first_line(os.path.join(git_dir, "commondir"))
+    common_dir = os.path.normpath(os.path.join(git_dir, common)) if common else git_dir
+    return (git_dir, common_dir) if os.path.isdir(common_dir) else None
+
+
+def head_commit(git_dir: str, common_dir: str) -> str | None:
+    """HEAD's commit id when HEAD is detached or names a branch with a loose ref."""
+    head = _first_line(os.path.join(git_dir, "HEAD"))
+    if head is not None and head.startswith("ref: refs/heads/"):
+        head = _first_line(os.path.join(common_dir, *head[len("ref: "):].split("/")))
+    return head if head is not None and _is_id(head) else None
+
+
+def commit_tree(common_dir: str, commit: str) -> tuple[str, str | None] | None:
+    """A loose commit's tree and first parent (None for a root commit)."""
+    found = read_object(common_dir, commit)
+    if found is None or found[0] != "commit":
+        return None
+    lines = found[1].split(b"\n", 2)
+    if not lines[0].startswith(b"tree "):
+        return None
+    tree = lines[0][5:].decode("ascii", "replace")
+    parent = lines[1][7:].decode("ascii", "replace") if len(lines) > 1 and lines[1].startswith(b"parent ") else None
+    if not _is_id(tree) or parent is not None and not _is_id(parent):
+        return None
+    return tree, parent
+
+
+def read_object(common_dir: str, oid: str) -> tuple[str, bytes] | None:
+    """A loose object's kind and bytes, when its file holds exactly the object with this id."""
+    if not _is_id(oid):
+        return None
+    try:
+        with open(os.path.join(common_dir, "objects", oid[:2], oid[2:]), "rb") as stream:
+            data = stream.read(MAX_OBJECT + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_OBJECT:
+        return None
+    import zlib
+
+    try:
+        raw = zlib.decompressobj().decompress(data, MAX_OBJECT + 64)
+    except zlib.error:
+        return None
+    header, nul, body = raw.partition(b"\0")
+    kind, _, size = header.partition(b" ")
+    if not nul or not size.isdigit() or int(size) != len(body) or _name(raw, len(oid)) != oid:
+        return None
+    return kind.decode("ascii", "replace"), body
+
+
+def _name(raw: bytes, length: int) -> str:
+    """The id git gives an object whose header and bytes are `raw`."""
+    from migguard.trees import object_digest
+
+    return object_digest(length)(raw)
+
+
+def _is_id(text: str) -> bool:
+    return len(text) in (40, 64) and set(text) <= HEX
+
+
+def _first_line(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.readline(4096).strip()
+    except (OSError, UnicodeDecodeError):
+        return None
