@@ -31,6 +31,7 @@ from report import markdown, summary  # noqa: E402
 from scenarios import Project, Tools, check_group, fix_group, git_groups, hook_group  # noqa: E402
 
 GROUPS = ("check", "django", "hooks", "fix", "git", "formatting")
+FORMATTING_MAX = 20_000  # black-formatted copies of larger projects add minutes and say nothing new
 WAGTAIL_DIRECTORY = "wagtail"
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +87,7 @@ def groups_for(project: Project, size: int, options: argparse.Namespace, pairs: 
         builders.append(lambda: [fix_group(project, django)])
     if "git" in wanted and size in options.flow_sizes:
         builders.append(lambda: git_groups(project, pairs))
-    if "formatting" in wanted:
+    if "formatting" in wanted and size <= FORMATTING_MAX:
         builders.append(lambda: [formatting_group(project)])
     return builders
 
