@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from migguard.changes import parse_raw
+from migguard.changes import staged_changes, tree_changes
 from migguard.processes import git_output
 
 TYPE_CHECKING = False
@@ -179,11 +179,8 @@ def _quiet_changes(root: str, diff: list[str]) -> bool:
 
 
 def _changes(root: str, diff: list[str]) -> list[Change] | None:
-    """`git diff-tree A B`, or `git diff-index --cached A` for ["--cached", A] (the index against A)."""
-    command = ["diff-index", "--cached"] if diff[0] == "--cached" else ["diff-tree"]
-    out = git_output([*command, "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "--end-of-options",
-                      *diff[len(command) - 1:]], root)
-    return None if out is None else parse_raw(out)
+    """The changes from A to B, or from A to the index for ["--cached", A]."""
+    return staged_changes(root, diff[1]) if diff[0] == "--cached" else tree_changes(root, diff[0], diff[1])
 
 
 def _quiet(changes: list[Change]) -> bool:

@@ -205,12 +205,12 @@ def pre_commit(arguments: list[str], root: str) -> int:
 
 def _keep_locks_in_step(root: str, staged: list[str]) -> int:
     """Update and stage the lock file of every app whose staged migrations moved its leaf."""
-    from migguard import incremental
+    from migguard.changes import staged_changes
     from migguard.checking import check_revision, write_locks
     from migguard.hooks.quick import locks_followed
     from migguard.project import load_revision_projects
 
-    from_head = incremental.staged_changes(root, "HEAD")
+    from_head = staged_changes(root, "HEAD")
     if from_head is not None and locks_followed(root, from_head):
         return 0
     tree = gitio.text(["write-tree"], root)

@@ -1,5 +1,12 @@
-"""Which changed paths can change what `check` and the push gate find (imports nothing: hooks use it)."""
+"""Which changed paths can change what `check` and the push gate find, and what changed between two trees or a
+tree and the index (imports nothing but `os`: hooks use it)."""
 from __future__ import annotations
+
+from migguard.processes import git_output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 LINK_MODES = ("160000", "120000")  # a submodule, a symbolic link
 CONFIG_FILES = ("pyproject.toml", "setup.cfg")
@@ -56,3 +63,20 @@ def parse_raw(out: bytes) -> list[Change] | None:
         changes.append((fields[0], fields[1], fields[3], fields[4], tokens[index]))
         index += 1
     return changes
+
+
+def tree_changes(cwd: str | Path, old: str, new: str) -> list[Change] | None:
+    """Each change from one tree (or commit) to the other; None when git fails or says anything unexpected."""
+    return _raw(cwd, ["diff-tree"], [old, new])
+
+
+def staged_changes(cwd: str | Path, tree: str) -> list[Change] | None:
+    """Each change from a tree (or commit) to the index; None when git fails (an unborn HEAD) or says anything
+    unexpected."""
+    return _raw(cwd, ["diff-index", "--cached"], [tree])
+
+
+def _raw(cwd: str | Path, command: list[str], revisions: list[str]) -> list[Change] | None:
+    out = git_output([*command, "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "--end-of-options", *revisions],
+                     cwd)
+    return None if out is None else parse_raw(out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from migguard import files, results
 from migguard.blobs import read_small
-from migguard.changes import Change, may_change_findings, migration_name, parse_raw
+from migguard.changes import Change, may_change_findings, migration_name, staged_changes, tree_changes
 from migguard.lockwrite import content
 from migguard.plain_migration import plain_dependencies
 from migguard.processes import run_git
@@ -88,18 +88,6 @@ def _usable_facts(found: dict[str, Any] | None) -> bool:
             and isinstance(found.get("packages"), list) and isinstance(found.get("lockfile"), str)
             and isinstance(found.get("app_paths"), list) and isinstance(found.get("pinned"), list)
             and isinstance(found.get("absent"), list))
-
-
-def tree_changes(cwd: str | Path, old_tree: str, new_tree: str) -> list[Change] | None:
-    """Each change from one tree to the other; None when git says anything unexpected."""
-    status, out, _ = run_git(["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", old_tree, new_tree], cwd)
-    return parse_raw(out) if status == 0 else None
-
-
-def staged_changes(cwd: str | Path, tree: str) -> list[Change] | None:
-    """Each change from a tree to the index; None when git says anything unexpected."""
-    status, out, _ = run_git(["diff-index", "--cached", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", tree], cwd)
-    return parse_raw(out) if status == 0 else None
 
 
 def check(cwd: str | Path, common: Path, tree: str, rev: str) -> dict[str, Any] | None:

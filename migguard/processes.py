@@ -103,7 +103,7 @@ def _default_signals() -> list[int]:
     return [getattr(numbers, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(numbers, name)]
 
 
-def git_output(args: list[str], cwd: str) -> bytes | None:
+def git_output(args: list[str], cwd: str | Path) -> bytes | None:
     """What `git ARGS` prints, or None when it fails or cannot run (the caller then takes its full path)."""
     try:
         status, out, _ = run_git(args, cwd)
