@@ -90,32 +90,12 @@ def _pre_commit(root: str) -> bool:
         return False
     if _quiet(changes):
         return True
-    head_tree = _loose_head_tree(root)
-    if head_tree is None:
-        out = git_output(["rev-parse", "--git-path", "MERGE_HEAD", "HEAD^{tree}"], root)
-        lines = out.decode("utf-8", "surrogateescape").splitlines() if out is not None else []
-        if len(lines) != 2 or os.path.exists(os.path.join(root, lines[0])):
-            return False
-        head_tree = lines[1]
-    elif not head_tree:
+    merge_head = _state_paths(root, ["MERGE_HEAD"])
+    if merge_head is None or os.path.exists(merge_head[0]):
         return False  # a merge is being concluded: the full hook resolves it
     from migguard.hooks.quick import locks_followed
 
-    return locks_followed(root, changes, head_tree)
-
-
-def _loose_head_tree(root: str) -> str | None:
-    """HEAD's tree read from disk ("" while a merge is in progress); None when git must be asked."""
-    from migguard import loose
-
-    dirs = loose.git_dirs(root)
-    if dirs is None:
-        return None
-    if os.path.exists(os.path.join(dirs[0], "MERGE_HEAD")):
-        return ""
-    commit = loose.head_commit(*dirs)
-    found = loose.commit_tree(dirs[1], commit) if commit else None
-    return found[0] if found else None
+    return locks_followed(root, changes)
 
 
 def _post_checkout(arguments: list[str], root: str) -> bool:

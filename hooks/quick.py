@@ -20,23 +20,28 @@ if TYPE_CHECKING:
 
 
 def head_result(root: str, common: str, from_first_parent: list[Change] | None = None,
-                head_tree: str | None = None) -> tuple[str, dict[str, Any]] | None:
+                ) -> tuple[str, dict[str, Any]] | None:
     """HEAD's tree and its `check --rev` result: cached, else following from a first-parent ancestor's (then
-    cached); None when neither. `from_first_parent`: the changes from HEAD's first parent to HEAD, if known;
-    `head_tree`: HEAD's tree, if known. HEAD and its parent are read from loose objects where they are."""
-    trees = [head_tree] if head_tree is not None else _loose_first_parents(root)
-    if trees:
-        cached = results.load(common, trees[0], "")
-        if cached is not None:
-            return (trees[0], cached) if cached.get("version") == results.SCHEMA_VERSION else None
-    if len(trees) < 2 or results.load(common, trees[1], "") is None:
+    cached); None when neither. `from_first_parent`: the changes from HEAD's first parent to HEAD, if known.
+    HEAD and its parent are read from loose objects where they are, else git lists the first parents."""
+    from migguard import loose
+
+    loaded: dict[str, dict[str, Any] | None] = {}
+
+    def cached(tree: str) -> dict[str, Any] | None:
+        if tree not in loaded:
+            loaded[tree] = results.load(common, tree, "")
+        return loaded[tree]
+
+    trees = loose.first_parent_trees(root, 2)
+    if not (trees and cached(trees[0]) is not None) and not (len(trees) == 2 and cached(trees[1]) is not None):
         trees = incremental.first_parent_trees(root, "HEAD", incremental.ANCESTORS + 1) or []
-        if not trees or head_tree is not None and trees[0] != head_tree:
-            return None
-        cached = results.load(common, trees[0], "")
-        if cached is not None:
-            return (trees[0], cached) if cached.get("version") == results.SCHEMA_VERSION else None
+    if not trees:
+        return None
     head = trees[0]
+    result = cached(head)
+    if result is not None:
+        return (head, result) if result.get("version") == results.SCHEMA_VERSION else None
     base = incremental.cached_tree(common, trees[1:], len(head))
     if base is None:
         return None
@@ -45,22 +50,6 @@ def head_result(root: str, common: str, from_first_parent: list[Change] | None =
         return None
     results.store(common, head, "", found)
     return head, found
-
-
-def _loose_first_parents(root: str) -> list[str]:
-    """The trees of HEAD and of its first parent as far as they are loose objects (none, one or both)."""
-    from migguard import loose
-
-    dirs = loose.git_dirs(root)
-    commit = loose.head_commit(*dirs) if dirs else None
-    found: list[str] = []
-    while dirs and commit and len(found) < 2:
-        read = loose.commit_tree(dirs[1], commit)
-        if read is None:
-            break
-        found.append(read[0])
-        commit = read[1]
-    return found
 
 
 def merged_clean(root: str, from_first_parent: list[Change] | None = None) -> bool:
@@ -74,17 +63,17 @@ def merged_clean(root: str, from_first_parent: list[Change] | None = None) -> bo
 MAX_FOLDERS = 64  # a commit changing more folders leaves its result to the next hook; more added files are read later
 
 
-def locks_followed(root: str, staged: list[Change], head_tree: str | None = None) -> bool:
+def locks_followed(root: str, staged: list[Change]) -> bool:
     """Before a commit that only adds migrations to a clean, checked HEAD: each changed app's lock file written
     with its new leaf and staged, found from HEAD's result and the staged files alone (`staged`: the changes
-    from HEAD, whose tree is `head_tree` when known, to the index), and the result cached by the tree the
+    from HEAD to the index), and the result cached by the tree the
     commit will have. False when that is not certain: nothing was written then, or (when git could not
     stage them) only the lock files the full hook writes again."""
     from migguard import files, loose, trees
     from migguard.blobs import read_objects
 
     common = results.find_common_dir(root)
-    found = head_result(root, common, head_tree=head_tree) if common else None
+    found = head_result(root, common) if common else None
     if common is None or found is None:
         return False
     head = found[0]

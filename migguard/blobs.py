@@ -20,9 +20,15 @@ def parse_sizes(out: bytes) -> dict[str, int]:
 
 def parse_contents(out: bytes, oids: list[str]) -> dict[str, bytes]:
     """What `git cat-file --batch` printed for `oids`, in that order: each blob's bytes; missing ones left out."""
-    blobs: dict[str, bytes] = {}
+    return {name: data for name, (_, data) in parse_objects(out, oids).items()}
+
+
+def parse_objects(out: bytes, names: list[str]) -> dict[str, tuple[str, bytes]]:
+    """What `git cat-file --batch` printed for `names`, in that order: each object's kind and bytes; names git
+    could not find (or answered oddly) left out."""
+    found: dict[str, tuple[str, bytes]] = {}
     position = 0
-    for oid in oids:
+    for name in names:
         header_end = out.find(b"\n", position)
         if header_end < 0:
             break
@@ -31,9 +37,9 @@ def parse_contents(out: bytes, oids: list[str]) -> dict[str, bytes]:
             position = header_end + 1
             continue
         size = int(header[2])
-        blobs[oid] = out[header_end + 1 : header_end + 1 + size]
+        found[name] = (header[1].decode("ascii", "replace"), out[header_end + 1 : header_end + 1 + size])
         position = header_end + 1 + size + 1
-    return blobs
+    return found
 
 
 def read_objects(cwd: str | Path, names: list[str], limit: int) -> dict[str, tuple[str, bytes]] | None:
@@ -46,24 +52,8 @@ def read_objects(cwd: str | Path, names: list[str], limit: int) -> dict[str, tup
         return None
     status, out, _ = run_git(["cat-file", "--batch", "--buffer"], cwd, input="".join(f"{name}\n" for name in names).encode(),
                              limit=len(names) * (limit + 200))
-    if status != 0:
-        return None
-    found: dict[str, tuple[str, bytes]] = {}
-    position = 0
-    for name in names:
-        header_end = out.find(b"\n", position)
-        if header_end < 0:
-            return None
-        header = out[position:header_end].split()
-        position = header_end + 1
-        if len(header) == 2 and header[1] == b"missing":
-            continue
-        if len(header) != 3 or not header[2].isdigit() or int(header[2]) > limit:
-            return None
-        end = position + int(header[2])
-        found[name] = (header[1].decode("ascii", "replace"), out[position:end])
-        position = end + 1
-    return found
+    found = parse_objects(out, names) if status == 0 else None
+    return None if found is None or any(len(data) > limit for _, data in found.values()) else found
 
 
 def read_small(cwd: str | Path, oids: list[str], limit: int, common_dir: str | None = None) -> dict[str, bytes] | None:

@@ -15,17 +15,20 @@ def git_dirs(root: str) -> tuple[str, str] | None:
     `root/.git` is the directory (or, in a linked worktree or a submodule, names it); None when unsure."""
     if any(name in os.environ for name in ("GIT_DIR", "GIT_COMMON_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY")):
         return None
-    git_dir = os.path.join(root, ".git")
+    found = dirs_at(root)
+    return found if found is not None and os.path.isdir(found[0]) and os.path.isdir(found[1]) else None
+
+
+def dirs_at(top: str) -> tuple[str, str] | None:
+    """(the git directory `top/.git` is or names, its common directory), as written on disk (not checked to exist)."""
+    git_dir = os.path.join(top, ".git")
     if not os.path.isdir(git_dir):
         line = _first_line(git_dir)
         if line is None or not line.startswith("gitdir:"):
             return None
-        git_dir = os.path.join(root, line[len("gitdir:"):].strip())
-        if not os.path.isdir(git_dir):
-            return None
+        git_dir = os.path.join(top, line[len("gitdir:"):].strip())
     common = _first_line(os.path.join(git_dir, "commondir"))
-    common_dir = os.path.normpath(os.path.join(git_dir, common)) if common else git_dir
-    return (git_dir, common_dir) if os.path.isdir(common_dir) else None
+    return git_dir, os.path.normpath(os.path.join(git_dir, common)) if common else git_dir
 
 
 def head_commit(git_dir: str, common_dir: str) -> str | None:
@@ -49,6 +52,21 @@ def commit_tree(common_dir: str, commit: str) -> tuple[str, str | None] | None:
     if not _is_id(tree) or parent is not None and not _is_id(parent):
         return None
     return tree, parent
+
+
+def first_parent_trees(root: str, count: int) -> list[str]:
+    """The trees of HEAD and its first parents, nearest first, at most `count`, as far as HEAD is plainly on disk
+    and the commits are loose objects (possibly none)."""
+    dirs = git_dirs(root)
+    commit = head_commit(*dirs) if dirs else None
+    found: list[str] = []
+    while dirs and commit and len(found) < count:
+        read = commit_tree(dirs[1], commit)
+        if read is None:
+            break
+        found.append(read[0])
+        commit = read[1]
+    return found
 
 
 def read_object(common_dir: str, oid: str) -> tuple[str, bytes] | None:

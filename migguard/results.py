@@ -101,32 +101,16 @@ def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict
 
 def find_common_dir(root: str) -> str | None:
     """The git common directory of the repository holding `root`, found on disk without running git."""
+    from migguard.loose import dirs_at
+
     current = os.path.realpath(root)
-    while True:
-        candidate = os.path.join(current, ".git")
-        if os.path.isdir(candidate):
-            git_dir = candidate
-            break
-        if os.path.isfile(candidate):
-            try:
-                with open(candidate, encoding="utf-8") as stream:
-                    line = stream.readline(4096).strip()
-            except (OSError, UnicodeDecodeError):
-                return None
-            if not line.startswith("gitdir:"):
-                return None
-            git_dir = os.path.join(current, line[len("gitdir:"):].strip())
-            break
+    while not os.path.isdir(os.path.join(current, ".git")) and not os.path.isfile(os.path.join(current, ".git")):
         parent = os.path.dirname(current)
         if parent == current:
             return None
         current = parent
-    try:
-        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as stream:
-            git_dir = os.path.join(git_dir, stream.readline(4096).strip())
-    except (OSError, UnicodeDecodeError):
-        pass
-    return os.path.realpath(git_dir)
+    found = dirs_at(current)
+    return os.path.realpath(found[1]) if found is not None else None
 
 
 def cached_revision(cwd: str, rev: str, under: str | None) -> dict[str, Any] | None:
