@@ -66,8 +66,12 @@ def parse_raw(out: bytes) -> list[Change] | None:
 
 
 def tree_changes(cwd: str | Path, old: str, new: str) -> list[Change] | None:
-    """Each change from one tree (or commit) to the other; None when git fails or says anything unexpected."""
-    return _raw(cwd, ["diff-tree"], [old, new])
+    """Each change from one tree (or commit) to the other, from loose objects where they are (`loose.tree_changes`),
+    else from git; None when git fails or says anything unexpected."""
+    from migguard.loose import tree_changes as loose_changes
+
+    found = loose_changes(str(cwd), old, new)
+    return found if found is not None else _raw(cwd, ["diff-tree"], [old, new])
 
 
 def staged_changes(cwd: str | Path, tree: str) -> list[Change] | None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from migguard.changes import Change
+
 HEX = frozenset("0123456789abcdef")
 MAX_OBJECT = 4 << 20  # larger loose objects are left to git (a hook never needs one)
 
@@ -67,6 +71,61 @@ def first_parent_trees(root: str, count: int) -> list[str]:
         found.append(read[0])
         commit = read[1]
     return found
+
+
+def tree_changes(root: str, old: str, new: str) -> list[Change] | None:
+    """What `git diff-tree -r --raw --no-renames OLD NEW` prints, from loose objects (`trees.changes_between`);
+    None when a revision or an object is not plainly on disk."""
+    dirs = git_dirs(root)
+    if dirs is None or not _plain_history(dirs[1]):
+        return None
+    old_tree, new_tree = tree_of(*dirs, old), tree_of(*dirs, new)
+    if old_tree is None or new_tree is None or len(old_tree) != len(new_tree):
+        return None
+    from migguard.trees import changes_between
+
+    return changes_between(lambda oid: read_object(dirs[1], oid), old_tree, new_tree)
+
+
+def tree_of(git_dir: str, common_dir: str, revision: str) -> str | None:
+    """The tree of a commit or tree id, HEAD, HEAD^1 or ORIG_HEAD, read from loose objects; None for anything else."""
+    if revision in ("HEAD", "HEAD^1"):
+        commit = head_commit(git_dir, common_dir)
+        if commit is not None and revision == "HEAD^1":
+            read = commit_tree(common_dir, commit)
+            commit = read[1] if read is not None else None
+        revision = commit or ""
+    elif revision == "ORIG_HEAD":
+        revision = _first_line(os.path.join(git_dir, "ORIG_HEAD")) or ""
+    found = read_object(common_dir, revision) if _is_id(revision) else None
+    if found is None or found[0] not in ("commit", "tree"):
+        return None
+    if found[0] == "tree":
+        return revision
+    read = commit_tree(common_dir, revision)
+    return read[0] if read is not None else None
+
+
+def _plain_history(common_dir: str) -> bool:
+    """No replace refs, grafts or shallow history, which make git see other objects or parents than those on disk."""
+    if "GIT_REPLACE_REF_BASE" in os.environ or any(
+            os.path.exists(os.path.join(common_dir, *name)) for name in (("shallow",), ("info", "grafts"))):
+        return False
+    try:
+        if os.listdir(os.path.join(common_dir, "refs", "replace")):
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        with open(os.path.join(common_dir, "packed-refs"), "rb") as stream:
+            packed = stream.read(MAX_OBJECT + 1)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return len(packed) <= MAX_OBJECT and b" refs/replace/" not in packed
 
 
 def read_object(common_dir: str, oid: str) -> tuple[str, bytes] | None:

@@ -95,6 +95,56 @@ def after(objects: dict[str, bytes | None], changes: list[Change], length: int) 
     return digest(_serialize(entries[""]))
 
 
+FILE_MODES = {b"100644": "regular", b"100755": "regular", b"120000": "link", b"160000": "submodule"}
+MAX_DIFF_OBJECTS = 256  # a larger diff is git's to make: reading tree objects one by one costs more then
+
+
+def changes_between(read: Callable[[str], tuple[str, bytes] | None], old: str, new: str) -> list[Change] | None:
+    """What `git diff-tree -r --raw --no-renames` prints from tree `old` to tree `new`, each tree object read by id
+    with `read`; None when one cannot be read, there are too many, or a path changes kind (a file to a folder, a
+    file to a link: git's type changes are left to git)."""
+    size = len(old) // 2
+    zero = "0" * len(old)
+    found: list[Change] = []
+    budget = [MAX_DIFF_OBJECTS]
+
+    def entries(oid: str | None) -> dict[bytes, tuple[bytes, bytes]] | None:
+        if oid is None:
+            return {}
+        budget[0] -= 1
+        read_one = read(oid) if budget[0] >= 0 else None
+        return _parse(read_one[1], size) if read_one is not None and read_one[0] == "tree" else None
+
+    def walk(before_id: str | None, after_id: str | None, prefix: bytes) -> bool:
+        before, after = entries(before_id), entries(after_id)
+        if before is None or after is None:
+            return False
+        for name in sorted(before.keys() | after.keys(), key=lambda name: (before.get(name) or after[name])[0]):
+            old_entry, new_entry = before.get(name), after.get(name)
+            if old_entry is not None and new_entry is not None and old_entry[1] == new_entry[1]:
+                continue
+            old_mode = old_entry[1].partition(b" ")[0] if old_entry else None
+            new_mode = new_entry[1].partition(b" ")[0] if new_entry else None
+            old_id = old_entry[1][-size:].hex() if old_entry else None
+            new_id = new_entry[1][-size:].hex() if new_entry else None
+            if old_mode == b"40000" or new_mode == b"40000":
+                if old_mode not in (b"40000", None) or new_mode not in (b"40000", None):
+                    return False
+                if not walk(old_id, new_id, prefix + name + b"/"):
+                    return False
+                continue
+            if (old_mode is not None and old_mode not in FILE_MODES) or (new_mode is not None and new_mode not in FILE_MODES):
+                return False
+            if old_mode is not None and new_mode is not None and FILE_MODES[old_mode] != FILE_MODES[new_mode]:
+                return False
+            path = (prefix + name).decode("utf-8", "surrogateescape")
+            status = "M" if old_mode and new_mode else "D" if old_mode else "A"
+            found.append(((old_mode or b"000000").decode(), (new_mode or b"000000").decode(), new_id or zero, status, path))
+        return True
+
+    return found if old == new or walk(old, new, b"") else None
+
+
 def blob_id(data: bytes, length: int) -> str:
     """The id git gives a blob of these bytes (as `git hash-object` does, no filter applied)."""
     return _digest(length, b"blob")(data)

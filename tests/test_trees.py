@@ -1,6 +1,7 @@
 """`trees.after` computes the tree `git write-tree` writes for an index from HEAD's tree objects and the staged
 changes alone: random changes (files edited, added in new nested folders, deleted, whole folders removed,
-made executable, symlinks), in SHA-1 and SHA-256 repositories."""
+made executable, symlinks), in SHA-1 and SHA-256 repositories; and `loose.tree_changes` reads the changes between
+two commits as `git diff-tree` prints them, or leaves them to git."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git
-from migguard import trees
+from migguard import changes, loose, trees
 from migguard.blobs import read_objects
 from migguard.changes import parse_raw
 
@@ -78,3 +79,69 @@ def test_a_blob_is_named_as_git_names_it(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     for data in ("", "0002_more\n", "ünïcode\n"):
         assert trees.blob_id(data.encode(), 40) == git(tmp_path, "hash-object", "--stdin", input=data).stdout.strip()
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_the_changes_between_two_commits_are_read_as_git_diff_tree_prints_them(tmp_path: Path, object_format: str) -> None:
+    answered = 0
+    for seed in range(16):
+        chance = random.Random(100 + seed)
+        root = tmp_path / f"{object_format}-{seed}"
+        root.mkdir()
+        git(root, "init", "-q", f"--object-format={object_format}")
+        for folder in FOLDERS:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            (root / folder / "readme").write_text(f"{folder}\n")
+            (root / folder / "0001_a.py").write_text("x\n")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "base")
+        for _ in range(chance.randrange(1, 8)):
+            random_change(root, chance)
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "changed", "--allow-empty")
+        out = git(root, "diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "HEAD^1", "HEAD").stdout
+        expected = parse_raw(out.encode("utf-8", "surrogateescape"))
+        found = loose.tree_changes(str(root), "HEAD^1", "HEAD")
+        assert found is None or found == expected, (seed, found, expected)
+        answered += found is not None
+        assert changes.tree_changes(root, "HEAD^1", "HEAD") == expected
+        backwards = parse_raw(git(root, "diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "HEAD",
+                                  "HEAD^1").stdout.encode("utf-8", "surrogateescape"))
+        assert loose.tree_changes(str(root), "HEAD", "HEAD^1") in (None, backwards)
+        tree, parent_tree = (git(root, "rev-parse", name).stdout.strip() for name in ("HEAD^{tree}", "HEAD^1^{tree}"))
+        assert loose.tree_changes(str(root), parent_tree, tree) == found
+    assert answered >= 12
+
+
+def test_history_git_sees_otherwise_is_left_to_git(tmp_path: Path) -> None:
+    """Replace refs (loose or packed), grafts and a shallow clone make git see other objects than those on disk;
+    packed objects cannot be read: git is asked."""
+    root = tmp_path / "repo"
+    (root / "a").mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    for number in range(3):
+        (root / "a" / f"{number}.py").write_text(f"{number}\n")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", str(number))
+    expected = [("000000", "100644", git(root, "rev-parse", "HEAD:a/2.py").stdout.strip(), "A", "a/2.py")]
+    assert loose.tree_changes(str(root), "HEAD^1", "HEAD") == expected
+    git(root, "replace", "HEAD~1", "HEAD~2")
+    assert loose.tree_changes(str(root), "HEAD^1", "HEAD") is None
+    assert len(changes.tree_changes(root, "HEAD^1", "HEAD") or []) == 2  # git sees HEAD~2 as the parent
+    git(root, "pack-refs", "--all")
+    (root / ".git/refs/heads/main").write_text(git(root, "rev-parse", "HEAD").stdout)  # the branch loose again
+    assert not list((root / ".git/refs/replace").iterdir()) and (root / ".git/refs/heads/main").is_file()
+    assert loose.tree_changes(str(root), "HEAD^1", "HEAD") is None
+    git(root, "replace", "-d", git(root, "rev-parse", "HEAD~1").stdout.strip())
+    assert loose.tree_changes(str(root), "HEAD^1", "HEAD") == expected
+    (root / ".git/info").mkdir(exist_ok=True)
+    (root / ".git/info/grafts").write_text("")
+    assert loose.tree_changes(str(root), "HEAD^1", "HEAD") is None
+    (root / ".git/info/grafts").unlink()
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "2", f"file://{root}", str(shallow))
+    assert loose.tree_changes(str(shallow), "HEAD^1", "HEAD") is None
+    assert changes.tree_changes(shallow, "HEAD^1", "HEAD") == expected
+    git(root, "gc", "-q")
+    assert loose.tree_changes(str(root), "HEAD^1", "HEAD") is None
+    assert changes.tree_changes(root, "HEAD^1", "HEAD") == expected
