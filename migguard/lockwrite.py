@@ -25,6 +25,6 @@ def write_lock_files(root: str | Path, locks: list[tuple[str, str]]) -> None:
             raise InputError(f"{error} Nothing was written.") from None
     for path, leaf in locks:
         try:
-            safewrite.write(root, path, content(leaf).encode())
+            safewrite.write(root, path, content(leaf).encode(), durable=False)  # its app's graph writes it again
         except OSError as error:
             raise InputError(f"could not write {path}: {(error.strerror or str(error)).lower()}.") from None

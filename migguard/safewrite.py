@@ -38,11 +38,13 @@ def target(top: str | os.PathLike[str], relative: str) -> str:
     return real
 
 
-def write(top: str | os.PathLike[str], relative: str, data: bytes, create: bool = False, mode: int | None = None) -> None:
+def write(top: str | os.PathLike[str], relative: str, data: bytes, create: bool = False, mode: int | None = None,
+          durable: bool = True) -> None:
     """Replace the file `relative` below `top` with `data` atomically; `create` fails if anything is there.
 
     A symlink inside `top` is written through (the link stays a link); an existing file keeps its
-    mode, and one without write permission is refused like a plain write would be."""
+    mode, and one without write permission is refused like a plain write would be. `durable`: the bytes reach
+    the disk before the file is replaced (not for what can be written again from the rest, as git's own index)."""
     real = target(top, relative)
     full = os.path.join(top, relative)
     if create:
@@ -58,7 +60,8 @@ def write(top: str | os.PathLike[str], relative: str, data: bytes, create: bool 
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if mode is not None or keep_mode is not None:
             os.chmod(temporary, mode if mode is not None else keep_mode)  # type: ignore[arg-type]
         else:
