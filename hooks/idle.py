@@ -43,6 +43,9 @@ def run(arguments: list[str]) -> int:
                 return 0
         except Exception:  # noqa: BLE001 - unsure: the full hook decides, and reports what is wrong
             pass
+    from migguard import sitepath
+
+    sitepath.ensure()
     from migguard.hooks.runner import main
 
     return main(arguments, stdin)

@@ -70,7 +70,7 @@ def driver_command(python: str) -> str:
 
 def shim(hook: str, python: str) -> str:
     return SHIM.format(marker=SHIM_MARKER, hook=hook, previous=PREVIOUS, python=shlex.quote(python),
-                       run=managers.run_arguments(), stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
+                       run=managers.hook_arguments(python), stdin_hook=int(hook in STDIN_HOOKS), gate=int(hook in GATE_HOOKS))
 
 
 def is_ours(path: Path) -> bool:

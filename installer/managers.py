@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -32,6 +33,44 @@ def run_arguments(version: tuple[int, ...] = sys.version_info[:2]) -> str:
     if version >= (3, 11):
         return f"-P -c {shlex.quote(ENTRY)}"
     return f"-c {shlex.quote(SAFE_PATH_BOOT)}"
+
+
+def hook_arguments(python: str, version: tuple[int, ...] = sys.version_info[:2]) -> str:
+    """`run_arguments` for a hook shim: without `site` (`-S`, see `migguard.sitepath`) when `python` is this
+    interpreter and migguard's packages all lie in one folder (not an editable install's mapping), that folder
+    then put on sys.path by hand; if migguard is no longer there, `site` finds it as before."""
+    folder = _plain_location()
+    if folder is None or os.path.realpath(python) != os.path.realpath(sys.executable):
+        return run_arguments(version)
+    where = json.dumps(folder)  # a Python string literal too
+    boot = "\n".join([
+        "import sys",
+        *(["del sys.path[0]"] if version < (3, 11) else []),
+        f"sys.path.append({where})",
+        "try:",
+        "    from migguard.__main__ import main",
+        "except ImportError:  # moved: found where site finds it",
+        f"    sys.path.remove({where})",
+        '    [sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "migguard"]',
+        "    import site",
+        "    site.main()",
+        "    from migguard.__main__ import main",
+        "main()",
+    ])
+    return f"-S {'-P ' if version >= (3, 11) else ''}-c {shlex.quote(boot)}"
+
+
+def _plain_location() -> str | None:
+    """The folder holding the `migguard` package when its hooks, merge driver and installer lie inside it (a normal
+    install); None for an editable install, whose finder maps them from elsewhere."""
+    import migguard
+    import migguard.hooks
+    import migguard.mergedriver
+
+    package = os.path.dirname(os.path.abspath(migguard.__file__))
+    inside = all(os.path.dirname(os.path.dirname(os.path.abspath(module.__file__ or ""))) == package
+                 for module in (migguard.hooks, migguard.mergedriver, sys.modules[__name__.rpartition(".")[0]]))
+    return os.path.dirname(package) if inside else None
 
 
 def is_pre_commit_hook(path: Path) -> bool:

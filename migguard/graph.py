@@ -371,6 +371,10 @@ def installed_django_version() -> str:
     if _installed is None:
         from importlib import metadata
 
+        from migguard import sitepath
+
+        sitepath.ensure()  # a hook started without `site` sees Django where Python normally would
+
         try:
             _installed = metadata.version("django")
         except metadata.PackageNotFoundError:

@@ -1,7 +1,8 @@
 """What git keeps plainly on disk, read without starting git: this work tree's git directories, HEAD's commit
-from a loose ref, and loose objects (each checked against its id). A hook that just saw git write them (a
-commit, a merge, `git add`) finds them so; anything else (packed refs or objects, alternates, reftable, a
-moved GIT_DIR) gives None, and the caller asks git."""
+from a loose ref, loose objects (each checked against its id), and from them the changes between two commits.
+A hook that just saw git write them (a commit, a merge, `git add`) finds them so; anything else (packed refs or
+objects, alternates, reftable, replace refs, grafts, a shallow history, a moved GIT_DIR) gives None, and the
+caller asks git."""
 from __future__ import annotations
 
 import os

@@ -141,6 +141,7 @@ def assert_hooks_driver_check_and_fix_work(project: DjangoProject, migguard: Pat
     assert "hook pre-push: installed" in out and "merge driver set" in out
     for shim in (project.root / ".git/hooks").iterdir():
         assert " -I " not in shim.read_text(), shim
+        assert "migguard-hook-shim" not in shim.read_text() or " -S -P -c " in shim.read_text(), shim
     git_("add", "-A")
     git_("commit", "-qm", "install migguard")
     diverge(project, [COUNTRY], [DISCIPLINE])
@@ -210,6 +211,51 @@ def assert_the_gate_answers_for_the_django_it_runs_with(root: Path, no_django: P
         answers.append((done.returncode, "squash of a squash" in done.stdout + done.stderr))
     refused = (1, True) if int(installed_django_version().split(".")[0]) < 6 else (0, False)
     assert answers == [refused, (0, False), refused]  # the suite's Django (before 6.0: refused), none, it again
+
+
+def test_hooks_start_without_site_until_they_need_it(wheel: Path, seed: DjangoProject, tmp_path: Path) -> None:
+    """A normal install's hook shims start Python without `site` (`-S`): a hook with nothing to do never runs the
+    virtualenv's `.pth` files; the full hook (a merge to resolve) runs them first, and still works; so does a hook
+    whose migguard folder has moved since `migguard install`."""
+    python = new_venv(tmp_path / "venv")
+    pip("install", str(wheel), python=python)
+    (site_packages,) = (tmp_path / "venv" / "lib").glob("python*/site-packages")
+    marker = tmp_path / "site-ran"  # a line per process that ran the .pth files: "hook" for a shim's (-S) Python
+    (site_packages / "zz_marker.pth").write_text(
+        f"import sys; open({str(marker)!r}, 'a').write(('hook' if '-S' in sys.orig_argv else 'other') + '\\n')\n")
+    env = bare_env()
+
+    def git_(*args: str) -> subprocess.CompletedProcess:
+        return git(seed.root, *args, env=dict(env))
+
+    def hook_ran_site() -> bool:
+        ran = marker.exists() and "hook" in marker.read_text().split()
+        marker.unlink(missing_ok=True)
+        return ran
+
+    run([str(python.parent / "migguard"), "install"], seed.root, env=dict(env))
+    git_("add", "-A")
+    git_("commit", "-qm", "install migguard")  # its lock files: the full hook checks the graph once
+    marker.unlink(missing_ok=True)
+    (seed.root / "notes.md").write_text("notes\n")
+    git_("add", "-A")
+    git_("commit", "-qm", "notes")
+    git_("checkout", "-q", "-b", "elsewhere")
+    git_("checkout", "-q", "main")
+    assert not hook_ran_site()  # pre-commit and post-checkout with nothing to do
+    diverge(seed, [COUNTRY], [DISCIPLINE])
+    marker.unlink(missing_ok=True)
+    git_("merge", "--no-edit", "feature")
+    assert MERGE_FILE in head_files(seed) and git_("status", "--porcelain").stdout == ""
+    assert hook_ran_site()  # the full post-merge hook, which resolved the two leaves
+
+    for shim in (seed.root / ".git/hooks").iterdir():
+        if "migguard-hook-shim" in shim.read_text():
+            shim.write_text(shim.read_text().replace(str(site_packages), str(tmp_path / "moved")))
+    (seed.root / "notes.md").write_text("more notes\n")
+    git_("commit", "-qam", "more notes")
+    assert git_("log", "-1", "--format=%s").stdout.strip() == "more notes"
+    assert hook_ran_site()  # its migguard found where `site` finds it
 
 
 def test_pip_install_user(wheel: Path, seed: DjangoProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
