@@ -141,7 +141,7 @@ def assert_hooks_driver_check_and_fix_work(project: DjangoProject, migguard: Pat
     assert "hook pre-push: installed" in out and "merge driver set" in out
     for shim in (project.root / ".git/hooks").iterdir():
         assert " -I " not in shim.read_text(), shim
-        assert "migguard-hook-shim" not in shim.read_text() or " -S -P -c " in shim.read_text(), shim
+        assert "migguard-hook-shim" not in shim.read_text() or " -S " in shim.read_text(), shim
     git_("add", "-A")
     git_("commit", "-qm", "install migguard")
     diverge(project, [COUNTRY], [DISCIPLINE])
