@@ -46,19 +46,24 @@ def random_change(root: Path, chance: random.Random) -> None:
         path.write_text(f"{chance.random()}\n")
 
 
+def committed_base(root: Path, object_format: str) -> Path:
+    """A repository whose one commit holds a readme and a migration-like file in each of FOLDERS."""
+    root.mkdir()
+    git(root, "init", "-q", f"--object-format={object_format}")
+    for folder in FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "readme").write_text(f"{folder}\n")
+        (root / folder / "0001_a.py").write_text("x\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    return root
+
+
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
 def test_the_tree_of_an_index_is_computed_as_git_writes_it(tmp_path: Path, object_format: str) -> None:
     for seed in range(12):
         chance = random.Random(seed)
-        root = tmp_path / f"{object_format}-{seed}"
-        root.mkdir()
-        git(root, "init", "-q", f"--object-format={object_format}")
-        for folder in FOLDERS:
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            (root / folder / "readme").write_text(f"{folder}\n")
-            (root / folder / "0001_a.py").write_text("x\n")
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", "base")
+        root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
         head = git(root, "rev-parse", "HEAD^{tree}").stdout.strip()
         for _ in range(chance.randrange(1, 8)):
             random_change(root, chance)
@@ -86,15 +91,7 @@ def test_the_changes_between_two_commits_are_read_as_git_diff_tree_prints_them(t
     answered = 0
     for seed in range(16):
         chance = random.Random(100 + seed)
-        root = tmp_path / f"{object_format}-{seed}"
-        root.mkdir()
-        git(root, "init", "-q", f"--object-format={object_format}")
-        for folder in FOLDERS:
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            (root / folder / "readme").write_text(f"{folder}\n")
-            (root / folder / "0001_a.py").write_text("x\n")
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", "base")
+        root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
         for _ in range(chance.randrange(1, 8)):
             random_change(root, chance)
         git(root, "add", "-A")
