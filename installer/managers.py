@@ -40,7 +40,7 @@ def hook_arguments(python: str, version: tuple[int, ...] = sys.version_info[:2])
     interpreter and migguard's packages all lie in one folder (not an editable install's mapping), that folder
     then put on sys.path by hand; if migguard is no longer there, `site` finds it as before."""
     folder = _plain_location()
-    if folder is None or os.path.realpath(python) != os.path.realpath(sys.executable):
+    if folder is None or os.path.abspath(python) != os.path.abspath(sys.executable):  # not another venv's link
         return run_arguments(version)
     where = json.dumps(folder)  # a Python string literal too
     boot = "\n".join([

@@ -224,6 +224,13 @@ def test_hooks_start_without_site_until_they_need_it(wheel: Path, seed: DjangoPr
     (site_packages / "zz_marker.pth").write_text(
         f"import sys; open({str(marker)!r}, 'a').write(('hook' if '-S' in sys.orig_argv else 'other') + '\\n')\n")
     env = bare_env()
+    other = tmp_path / "other-venv" / "python"  # another virtualenv's interpreter: a link to the same Python
+    other.parent.mkdir()
+    other.symlink_to(os.path.realpath(python))
+    chosen = run([str(python), "-c", "import sys\nfrom migguard.installer import managers as m\n"
+                  "print(m.hook_arguments(sys.executable).startswith('-S '), m.hook_arguments(sys.argv[1]) == m.run_arguments())",
+                  str(other)], tmp_path, env=dict(env)).stdout.split()
+    assert chosen == ["True", "True"]  # -S for this one; the other keeps `site`, which knows its own packages
 
     def git_(*args: str) -> subprocess.CompletedProcess:
         return git(seed.root, *args, env=dict(env))
