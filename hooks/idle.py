@@ -34,9 +34,6 @@ def read_stdin(name: str) -> str:
 
 def run(arguments: list[str]) -> int:
     """`migguard hook NAME ARGS...`: 0 at once when there is certainly nothing to do, else the full hook."""
-    from migguard import sitepath
-
-    sitepath.hook_started()
     name = arguments[0] if arguments else ""
     stdin = None
     if name and not (os.environ.get("MIGGUARD") == "0" and name not in GATES):
@@ -46,6 +43,8 @@ def run(arguments: list[str]) -> int:
                 return 0
         except Exception:  # noqa: BLE001 - unsure: the full hook decides, and reports what is wrong
             pass
+    from migguard import sitepath
+
     sitepath.ensure()
     from migguard.hooks.runner import main
 

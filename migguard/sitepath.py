@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import sys
 
-_pending = False  # a hook started without `site`, which has not added it yet
-
-
-def hook_started() -> None:
-    """`migguard hook` started: its shim may have left `site` out."""
-    global _pending
-    _pending = bool(sys.flags.no_site) and "site" not in sys.modules
-
 
 def ensure() -> None:
-    """In such a hook: what `site` adds at start (site-packages, user site-packages, `.pth` files), once."""
-    global _pending
-    if _pending:
-        _pending = False
+    """In a hook (`<python> -S ... -c BOOT hook NAME ...`, as the shims start it) without `site`: what `site`
+    adds at start (site-packages, user site-packages, `.pth` files), once."""
+    if sys.flags.no_site and "site" not in sys.modules and sys.argv[1:2] == ["hook"]:
         import site
 
         site.main()
