@@ -265,6 +265,41 @@ def test_hooks_start_without_site_until_they_need_it(wheel: Path, seed: DjangoPr
     assert hook_ran_site()  # its migguard found where `site` finds it
 
 
+def test_a_hook_without_site_answers_for_the_django_its_python_has(wheel: Path, tmp_path: Path) -> None:
+    """A shim's Python starts without `site`; a hook that decides by the installed Django's version (a squash of
+    a squash) still sees the Django its Python sees, here one that only a `.pth` file puts on sys.path."""
+    python = new_venv(tmp_path / "venv")
+    pip("install", str(wheel), python=python)
+    pip("install", "--target", str(tmp_path / "django"), f"django=={installed_django_version()}", python=python)
+    (site_packages,) = (tmp_path / "venv" / "lib").glob("python*/site-packages")
+    (site_packages / "django-elsewhere.pth").write_text(f"{tmp_path / 'django'}\n")
+    root = tmp_path / "repo"
+    folder = root / "shop" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").touch()
+    (folder / "0001_initial.py").write_text(
+        "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    operations = []\n")
+    (folder / "max_migration.txt").write_text("0001_initial\n")
+    env = bare_env()
+    git(root, "init", "-q", "-b", "main", env=dict(env))
+    run([str(python.parent / "migguard"), "install"], root, env=dict(env))
+    git(root, "add", "-A", env=dict(env))
+    git(root, "commit", "-qm", "initial", env=dict(env))
+    for name, (replaces, dependencies) in SQUASHES.items():
+        (folder / f"{name}.py").write_text(
+            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+            f"    replaces = {[('shop', r) for r in replaces]!r}\n"
+            f"    dependencies = {[('shop', d) for d in dependencies]!r}\n    operations = []\n")
+    (folder / "max_migration.txt").write_text("0001_squashed_0003_b\n")
+    git(root, "add", "-A", env=dict(env))
+    git(root, "commit", "-qm", "squashes", env=dict(env))  # the pre-commit hook checks and caches this tree
+    git(tmp_path, "init", "-q", "--bare", "remote.git", env=dict(env))
+    pushed = git(root, "push", str(tmp_path / "remote.git"), "main", check=False, env=dict(env))
+    before_six = int(installed_django_version().split(".")[0]) < 6
+    assert (pushed.returncode != 0) == before_six, pushed.stderr
+    assert ("squash of a squash" in pushed.stderr) == before_six, pushed.stderr
+
+
 def test_pip_install_user(wheel: Path, seed: DjangoProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     python = system_python(tmp_path / "python")
     home = tmp_path / "home"
