@@ -187,18 +187,23 @@ SQUASHES = {  # a squash of a squash still present: Django 6.0 loads it, Django 
 }
 
 
-def assert_the_gate_answers_for_the_django_it_runs_with(root: Path, no_django: Path) -> None:
-    """The push gate caches its findings by tree; where the installed Django's version decided them (no
-    `django_version` configured), a gate running with another Django answers again instead of reusing them."""
-    folder = root / "shop" / "migrations"
-    folder.mkdir(parents=True)
-    (folder / "__init__.py").touch()
+def write_squashes(folder: Path) -> None:
+    """SQUASHES as migration files of app `shop` in `folder`, its lock file naming their one leaf."""
     for name, (replaces, dependencies) in SQUASHES.items():
         (folder / f"{name}.py").write_text(
             "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
             f"    replaces = {[('shop', r) for r in replaces]!r}\n"
             f"    dependencies = {[('shop', d) for d in dependencies]!r}\n    operations = []\n")
     (folder / "max_migration.txt").write_text("0001_squashed_0003_b\n")
+
+
+def assert_the_gate_answers_for_the_django_it_runs_with(root: Path, no_django: Path) -> None:
+    """The push gate caches its findings by tree; where the installed Django's version decided them (no
+    `django_version` configured), a gate running with another Django answers again instead of reusing them."""
+    folder = root / "shop" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").touch()
+    write_squashes(folder)
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "squashes")
@@ -285,12 +290,7 @@ def test_a_hook_without_site_answers_for_the_django_its_python_has(wheel: Path, 
     run([str(python.parent / "migguard"), "install"], root, env=dict(env))
     git(root, "add", "-A", env=dict(env))
     git(root, "commit", "-qm", "initial", env=dict(env))
-    for name, (replaces, dependencies) in SQUASHES.items():
-        (folder / f"{name}.py").write_text(
-            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
-            f"    replaces = {[('shop', r) for r in replaces]!r}\n"
-            f"    dependencies = {[('shop', d) for d in dependencies]!r}\n    operations = []\n")
-    (folder / "max_migration.txt").write_text("0001_squashed_0003_b\n")
+    write_squashes(folder)
     git(root, "add", "-A", env=dict(env))
     git(root, "commit", "-qm", "squashes", env=dict(env))  # the pre-commit hook checks and caches this tree
     git(tmp_path, "init", "-q", "--bare", "remote.git", env=dict(env))
