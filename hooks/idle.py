@@ -17,6 +17,8 @@ from migguard.processes import git_output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from migguard.changes import Change
 
 STDIN_HOOKS = frozenset({"post-rewrite", "pre-push", "pre-receive"})
@@ -32,14 +34,17 @@ def read_stdin(name: str) -> str:
     return sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
 
 
-def run(arguments: list[str]) -> int:
-    """`migguard hook NAME ARGS...`: 0 at once when there is certainly nothing to do, else the full hook."""
+def run(arguments: list[str], end_process: bool = False) -> int:
+    """`migguard hook NAME ARGS...`: 0 at once when there is certainly nothing to do, else the full hook.
+    With `end_process` (the hook's own process), a quick answer ends the process (`exit_now`)."""
     name = arguments[0] if arguments else ""
     stdin = None
     if name and not (os.environ.get("MIGGUARD") == "0" and name not in GATES):
         stdin = read_stdin(name)
         try:
             if nothing_to_do(name, arguments[1:], os.getcwd(), stdin):
+                if end_process:
+                    exit_now(0)
                 return 0
         except Exception:  # noqa: BLE001 - unsure: the full hook decides, and reports what is wrong
             pass
@@ -49,6 +54,19 @@ def run(arguments: list[str]) -> int:
     from migguard.hooks.runner import main
 
     return main(arguments, stdin)
+
+
+def exit_now(status: int) -> NoReturn:
+    """End this process with `status` once its output is flushed, skipping the interpreter's teardown of every
+    loaded module (2 ms with the quick paths' modules: more than their work). Only for a quick answer, which
+    has closed every file it wrote and registered nothing to run at exit."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except OSError:  # Python's own exit then reports it and exits with 120
+            status = status or 120
+    os._exit(status)
 
 
 def nothing_to_do(name: str, arguments: list[str], root: str, stdin: str = "") -> bool:

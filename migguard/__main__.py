@@ -20,7 +20,7 @@ def main() -> None:
     if arguments[:1] == ["hook"]:
         from migguard.hooks.idle import run as run_hook
 
-        sys.exit(run_hook(arguments[1:]))
+        sys.exit(run_hook(arguments[1:], end_process=True))
     status = check_without_click(arguments)
     if status is not None:
         sys.exit(status)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import clean_env, git
 
 from migguard import __version__, fixing, graph as graph_module, lockfile
@@ -327,3 +329,18 @@ def test_a_merge_bringing_a_migration_and_a_commit_adding_one_import_no_reader(t
     assert "shop/migrations/max_migration.txt -> 0004_next" in committed.stderr
     assert git(root, "show", "HEAD:shop/migrations/max_migration.txt").stdout == "0004_next\n"
     assert git(root, "status", "--porcelain").stdout == ""
+
+
+@pytest.mark.parametrize("before", ["", "sys.stdout.close()"])
+def test_a_quick_answer_ends_its_process_as_python_would_with_its_output_flushed(tmp_path: Path, before: str) -> None:
+    """A hook answered quickly skips the interpreter's teardown (`idle.exit_now`), yet what it wrote to pipes
+    (block-buffered) reaches git, and it ends as Python's own exit would."""
+    def ended(how: str) -> tuple[int, str, str]:
+        script = f"import sys\nprint('kept')\nsys.stderr.write('also kept')\n{before}\n{how}"
+        environment = {name: value for name, value in clean_env().items() if name != "PYTHONUNBUFFERED"}
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, cwd=tmp_path)
+        return done.returncode, done.stdout, done.stderr
+
+    quick = ended("from migguard.hooks.idle import exit_now\nexit_now(0)")
+    assert quick == ended("sys.exit(0)")
+    assert quick == (0, "kept\n", "also kept")
