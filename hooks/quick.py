@@ -33,9 +33,11 @@ def head_result(root: str, common: str, from_first_parent: list[Change] | None =
             loaded[tree] = results.load(common, tree, "")
         return loaded[tree]
 
-    trees = loose.first_parent_trees(root, 2)
-    if not (trees and cached(trees[0]) is not None) and not (len(trees) == 2 and cached(trees[1]) is not None):
-        trees = incremental.first_parent_trees(root, "HEAD", incremental.ANCESTORS + 1) or []
+    trees = loose.first_parent_trees(root, 1)  # HEAD alone first: it is most often cached already
+    if not (trees and cached(trees[0]) is not None):
+        trees = loose.first_parent_trees(root, 2)
+        if not (len(trees) == 2 and cached(trees[1]) is not None):
+            trees = incremental.first_parent_trees(root, "HEAD", incremental.ANCESTORS + 1) or []
     if not trees:
         return None
     head = trees[0]
@@ -70,7 +72,6 @@ def locks_followed(root: str, staged: list[Change]) -> bool:
     commit will have. False when that is not certain: nothing was written then, or (when git could not
     stage them) only the lock files the full hook writes again."""
     from migguard import files, loose, trees
-    from migguard.blobs import read_objects
 
     common = results.find_common_dir(root)
     found = head_result(root, common) if common else None
@@ -83,10 +84,13 @@ def locks_followed(root: str, staged: list[Change]) -> bool:
     objects = {oid: read for oid in added if (read := loose.read_object(common, oid)) is not None}
     before = trees.read_folders(lambda oid: loose.read_object(common, oid), head, folders) if folders else {}
     names = [oid for oid in added if oid not in objects] + ([trees.object_name(head, f) for f in folders] if before is None else [])
-    from_git = read_objects(root, names, files.MAX_BYTES)
-    if from_git is None:
-        return False
-    objects.update(from_git)
+    if names:  # what `git add` and `git commit` just wrote is loose: git is seldom needed
+        from migguard.blobs import read_objects
+
+        from_git = read_objects(root, names, files.MAX_BYTES)
+        if from_git is None:
+            return False
+        objects.update(from_git)
     if before is None:
         if any(objects.get(trees.object_name(head, f), ("tree",))[0] != "tree" for f in folders):
             folders = []

@@ -9,7 +9,6 @@ only its app's old leaf, its fellow new files, or existing migrations of other a
 from __future__ import annotations
 
 from migguard import files, results
-from migguard.blobs import read_small
 from migguard.changes import Change, may_change_findings, migration_name, staged_changes, tree_changes
 from migguard.lockwrite import content
 from migguard.plain_migration import plain_dependencies
@@ -223,7 +222,12 @@ def _delta(cwd: str | Path, common: Path | str, parent_tree: str, tree: str | No
         return None
     by_label = {app["app"]: app for app in before["apps"]}
     wanted = [oid for names in added.values() for oid in names.values()] + list(locks.values())
-    read = read_small(cwd, [oid for oid in wanted if oid not in known], files.MAX_BYTES, str(common))
+    missing = [oid for oid in wanted if oid not in known]
+    read: dict[str, bytes] | None = {}
+    if missing:  # the hooks pass what they have read: `blobs` is imported only when git must read more
+        from migguard.blobs import read_small
+
+        read = read_small(cwd, missing, files.MAX_BYTES, str(common))
     if read is None or any(len(known[oid]) > files.MAX_BYTES for oid in wanted if oid in known):
         return None
     blobs = {**known, **read}

@@ -43,13 +43,14 @@ def read_folders(read: Callable[[str], tuple[str, bytes] | None], tree: str, wan
             if parent not in found:
                 return None
             data = found[parent]
-            entries = _parse(data, size) if data is not None else {}
-            if entries is None:
+            key = name.encode("utf-8", "surrogateescape")
+            walked = _entries_until(data, size, key + b"/") if data is not None else ([], 0)
+            if walked is None:
                 return None
-            entry = entries.get(name.encode("utf-8", "surrogateescape"))
-            if entry is not None and not entry[0].endswith(b"/"):
+            entry = next(((found, end) for found, _, end in walked[0] if found in (key, key + b"/")), None)
+            if entry is not None and entry[0] == key:
                 return None  # a file where the folder would be
-            oid = entry[1][-size:].hex() if entry is not None else None
+            oid = data[entry[1] - size:entry[1]].hex() if entry is not None and data is not None else None
         if oid is None:
             found[folder] = None
             continue
@@ -64,35 +65,65 @@ def after(objects: dict[str, bytes | None], changes: list[Change], length: int) 
     """The id of the top tree once `changes` are made to it; `objects`: each folder of `folders` to its tree
     object's bytes before the changes (None: no such folder then); `length`: the ids' length (40 or 64).
     A change's new mode "" keeps the entry's mode. None when a folder's tree cannot be read."""
-    entries: dict[str, dict[bytes, tuple[bytes, bytes]]] = {}  # folder -> name -> (sort key, entry's bytes)
-    for folder, data in objects.items():
-        parsed = _parse(data, length // 2) if data is not None else {}
-        if parsed is None:
-            return None
-        entries[folder] = parsed
+    size = length // 2
+    updates: dict[str, dict[bytes, tuple[str, str]]] = {folder: {} for folder in objects}  # folder -> name -> (mode, id)
     for _, new_mode, oid, _, path in changes:
         folder, _, name = path.rpartition("/")
-        key = name.encode("utf-8", "surrogateescape")
-        if folder not in entries or not new_mode and key not in entries[folder]:
+        if folder not in updates:
             return None
-        if new_mode == ABSENT:
-            entries[folder].pop(key, None)
-        else:
-            mode = new_mode.encode("ascii") if new_mode else entries[folder][key][1].partition(b" ")[0]
-            entries[folder][key] = _entry(mode, key, oid)
+        updates[folder][name.encode("utf-8", "surrogateescape")] = (new_mode, oid)
     digest = _digest(length)
-    for folder in sorted(entries, key=lambda folder: -(folder.count("/") + bool(folder))):  # the deepest first
-        if not folder:
-            continue
-        parent, _, name = folder.rpartition("/")
-        if parent not in entries:
+    for folder in sorted(objects, key=lambda folder: -(folder.count("/") + bool(folder))):  # the deepest first
+        data = _changed(objects[folder] or b"", size, updates[folder])
+        if data is None:
             return None
-        key = name.encode("utf-8", "surrogateescape")
-        if entries[folder]:
-            entries[parent][key] = _entry(TREE_MODE.encode("ascii"), key, digest(_serialize(entries[folder])))
+        if not folder:
+            return digest(data)
+        parent, _, name = folder.rpartition("/")
+        if parent not in updates:
+            return None
+        updates[parent][name.encode("utf-8", "surrogateescape")] = (TREE_MODE, digest(data)) if data else (ABSENT, "")
+    return None
+
+
+def _changed(data: bytes, size: int, updates: dict[bytes, tuple[str, str]]) -> bytes | None:
+    """A tree object's bytes with `updates` made: each name to its new (mode, id); mode ABSENT removes the entry,
+    "" keeps its mode (None when there is no such entry). Only the entries up to the last name changed are read."""
+    if not updates:
+        return data
+    walked = _entries_until(data, size, max(name + b"/" for name in updates))
+    if walked is None:
+        return None
+    entries, rest = walked
+    kept = {(key[:-1] if key.endswith(b"/") else key): (key, data[start:end]) for key, start, end in entries}
+    for name, (mode, oid) in updates.items():
+        if mode == ABSENT:
+            kept.pop(name, None)
+        elif mode or name in kept:
+            kept[name] = _entry(mode.encode("ascii") if mode else kept[name][1].partition(b" ")[0], name, oid)
         else:
-            entries[parent].pop(key, None)
-    return digest(_serialize(entries[""]))
+            return None
+    return b"".join(entry for _, entry in sorted(kept.values())) + data[rest:]
+
+
+def _entries_until(data: bytes, size: int, last: bytes) -> tuple[list[tuple[bytes, int, int]], int] | None:
+    """A tree object's entries (sort key, start, end) in order up to the first whose sort key is past `last`, and
+    where the others begin; None when the tree cannot be read."""
+    entries = []
+    position, length = 0, len(data)
+    while position < length:
+        nul = data.find(b"\0", position)
+        space = data.find(b" ", position, nul)
+        end = nul + 1 + size
+        if space < 0 or nul < 0 or end > length:
+            return None
+        name = data[space + 1:nul]
+        key = name + b"/" if data[position:space] == b"40000" else name
+        if key > last:
+            break
+        entries.append((key, position, end))
+        position = end
+    return entries, position
 
 
 FILE_MODES = {b"100644": "regular", b"100755": "regular", b"120000": "link", b"160000": "submodule"}
@@ -170,10 +201,6 @@ def _parse(data: bytes, size: int) -> dict[bytes, tuple[bytes, bytes]] | None:
         parsed[name] = (name + b"/" if data[position:space] == b"40000" else name), data[position:end]
         position = end
     return parsed
-
-
-def _serialize(entries: dict[bytes, tuple[bytes, bytes]]) -> bytes:
-    return b"".join(entry for _, entry in sorted(entries.values()))
 
 
 def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:
