@@ -34,6 +34,12 @@ def read_stdin(name: str) -> str:
     return sys.stdin.read() if name in STDIN_HOOKS and sys.stdin is not None and not sys.stdin.isatty() else ""
 
 
+def main() -> NoReturn:
+    """The hook shims' entry point, `python -c BOOT hook NAME ARGS...`: `migguard hook` without importing
+    `migguard.__main__` and its other commands."""
+    sys.exit(run(sys.argv[2:], end_process=True))
+
+
 def run(arguments: list[str], end_process: bool = False) -> int:
     """`migguard hook NAME ARGS...`: 0 at once when there is certainly nothing to do, else the full hook.
     With `end_process` (the hook's own process), a quick answer ends the process (`exit_now`)."""

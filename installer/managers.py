@@ -38,7 +38,8 @@ def run_arguments(version: tuple[int, ...] = sys.version_info[:2]) -> str:
 def hook_arguments(python: str, version: tuple[int, ...] = sys.version_info[:2]) -> str:
     """`run_arguments` for a hook shim: without `site` (`-S`, see `migguard.sitepath`) when `python` is this
     interpreter and migguard's packages all lie in one folder (not an editable install's mapping), that folder
-    then put on sys.path by hand; if migguard is no longer there, `site` finds it as before."""
+    then put on sys.path by hand; if migguard is no longer there, `site` finds it as before. It enters at
+    `hooks.idle.main`, the hook alone."""
     folder = _plain_location()
     if folder is None or os.path.abspath(python) != os.path.abspath(sys.executable):  # not another venv's link
         return run_arguments(version)
@@ -48,13 +49,13 @@ def hook_arguments(python: str, version: tuple[int, ...] = sys.version_info[:2])
         *(["del sys.path[0]"] if version < (3, 11) else []),
         f"sys.path.append({where})",
         "try:",
-        "    from migguard.__main__ import main",
+        "    from migguard.hooks.idle import main",
         "except ImportError:  # moved: found where site finds it",
         f"    sys.path.remove({where})",
         '    [sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "migguard"]',
         "    import site",
         "    site.main()",
-        "    from migguard.__main__ import main",
+        "    from migguard.hooks.idle import main",
         "main()",
     ])
     return f"-S {'-P ' if version >= (3, 11) else ''}-c {shlex.quote(boot)}"
