@@ -102,9 +102,13 @@ def locks_followed(root: str, staged: list[Change]) -> bool:
         return False
     locks, result, facts = followed
     changed = [locks[label] for label in sorted(locks)]
+    from migguard.lockwrite import content
+
+    staged = staged + [("", "", trees.blob_id(content(leaf).encode(), len(head)), "M", path) for path, leaf in changed]
+    tree = trees.after(before, staged, len(head)) if folders else None  # before git runs: its work leaves caches cold
     if changed:
         from migguard.errors import InputError
-        from migguard.lockwrite import content, write_lock_files
+        from migguard.lockwrite import write_lock_files
         from migguard.processes import run_git
 
         try:
@@ -113,21 +117,11 @@ def locks_followed(root: str, staged: list[Change]) -> bool:
             return False  # the full hook says why
         if run_git(["update-index", "--", *(path for path, _ in changed)], root)[0] != 0:  # tracked: `stale_locks`
             return False  # the full hook writes the same again, and says what git said
-        staged = staged + [("", "", trees.blob_id(content(leaf).encode(), len(head)), "M", path) for path, leaf in changed]
-    if folders:
-        _remember(common, head, staged, before, result, facts)
+    if tree is not None and tree != head:  # the next hook finds the index's result by the tree `git commit` writes
+        results.store(common, incremental.facts_key(tree), "", facts)
+        results.store(common, tree, "", result)
     if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
         for lock_path, leaf in changed:
             print(f"migguard: {lock_path} -> {leaf}", file=sys.stderr)
     return True
 
-
-def _remember(common: str, head: str, staged: list[Change], folders: dict[str, bytes | None],
-              result: dict[str, Any], facts: dict[str, Any]) -> None:
-    """Cache the index's result by the tree `git commit` will write for it, so the next hook finds it."""
-    from migguard import trees
-
-    tree = trees.after(folders, staged, len(head))
-    if tree is not None and tree != head:
-        results.store(common, incremental.facts_key(tree), "", facts)
-        results.store(common, tree, "", result)

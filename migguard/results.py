@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1  # `"version"` in `check --format json`; results cached under another are read again
 RESULTS_KEPT = 64
 RESULTS_SLACK = 32  # how many more may gather before the oldest are removed
+PRUNING_NAMES = ("0", "1")  # the last hex digits of the names whose store looks for files to prune: 1 in 8
 SIMPLE_KEY = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-:")
 
 
@@ -69,8 +70,8 @@ def touch(common_dir: str | os.PathLike[str], key: str, under: str) -> None:
 
 
 def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict[str, Any]) -> None:
-    """Write atomically and keep the newest RESULTS_KEPT files (once RESULTS_SLACK more have gathered); a cache
-    that cannot be written is no error."""
+    """Write atomically and keep the newest RESULTS_KEPT files (once RESULTS_SLACK more have gathered, seen by
+    one store in eight); a cache that cannot be written is no error."""
     path = path_for(common_dir, key, under)
     folder = os.path.dirname(path)
     try:
@@ -78,9 +79,13 @@ def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict
     except ValueError:
         return
     temporary = os.path.join(folder, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        os.makedirs(folder, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            descriptor = os.open(temporary, flags, 0o600)
+        except FileNotFoundError:  # the first result stored here
+            os.makedirs(folder, exist_ok=True)
+            descriptor = os.open(temporary, flags, 0o600)
         try:
             with os.fdopen(descriptor, "wb") as stream:
                 stream.write(data)
@@ -89,6 +94,8 @@ def store(common_dir: str | os.PathLike[str], key: str, under: str, result: dict
             os.unlink(temporary)
             raise
     except OSError:
+        return
+    if not path.endswith(PRUNING_NAMES):  # listing the folder at every store costs a commit's hook
         return
     try:
         entries = [entry for entry in os.scandir(folder) if not entry.name.startswith(".")]

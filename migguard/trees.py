@@ -44,13 +44,16 @@ def read_folders(read: Callable[[str], tuple[str, bytes] | None], tree: str, wan
                 return None
             data = found[parent]
             key = name.encode("utf-8", "surrogateescape")
-            walked = _entries_until(data, size, key + b"/") if data is not None else ([], 0)
+            walked = _entries_until(data, size, key + b"/") if data is not None else ([], [], 0)
             if walked is None:
                 return None
-            entry = next(((found, end) for found, _, end in walked[0] if found in (key, key + b"/")), None)
-            if entry is not None and entry[0] == key:
+            keys, starts, rest = walked
+            if key in keys:
                 return None  # a file where the folder would be
-            oid = data[entry[1] - size:entry[1]].hex() if entry is not None and data is not None else None
+            oid = None
+            if key + b"/" in keys:
+                end = (starts + [rest])[keys.index(key + b"/") + 1]
+                oid = data[end - size:end].hex() if data is not None else None
         if oid is None:
             found[folder] = None
             continue
@@ -88,42 +91,80 @@ def after(objects: dict[str, bytes | None], changes: list[Change], length: int) 
 
 def _changed(data: bytes, size: int, updates: dict[bytes, tuple[str, str]]) -> bytes | None:
     """A tree object's bytes with `updates` made: each name to its new (mode, id); mode ABSENT removes the entry,
-    "" keeps its mode (None when there is no such entry). Only the entries up to the last name changed are read."""
+    "" keeps its mode (None when there is no such entry). Only the entries up to the last name changed are read;
+    what lies between the changes is copied as it is."""
     if not updates:
         return data
     walked = _entries_until(data, size, max(name + b"/" for name in updates))
     if walked is None:
         return None
-    entries, rest = walked
-    kept = {(key[:-1] if key.endswith(b"/") else key): (key, data[start:end]) for key, start, end in entries}
+    keys, starts, rest = walked
+    starts.append(rest)  # entry i is data[starts[i]:starts[i + 1]]
+    removed: set[int] = set()
+    added: list[tuple[bytes, bytes]] = []
     for name, (mode, oid) in updates.items():
+        index = next((index for index in (_position(keys, name), _position(keys, name + b"/"))
+                      if index < len(keys) and keys[index] in (name, name + b"/")), -1)
+        if index >= 0:
+            removed.add(index)
         if mode == ABSENT:
-            kept.pop(name, None)
-        elif mode or name in kept:
-            kept[name] = _entry(mode.encode("ascii") if mode else kept[name][1].partition(b" ")[0], name, oid)
-        else:
+            continue
+        if not mode and index < 0:
             return None
-    return b"".join(entry for _, entry in sorted(kept.values())) + data[rest:]
+        kept_mode = data[starts[index]:data.index(b" ", starts[index])] if not mode else mode.encode("ascii")
+        added.append(_entry(kept_mode, name, oid))
+    pieces: list[bytes] = []
+    done = 0  # the old entries before this one are placed
+    for key, entry in sorted(added):
+        at = _position(keys, key)
+        pieces += _kept(data, starts, removed, done, at)
+        pieces.append(entry)
+        done = at
+    pieces += _kept(data, starts, removed, done, len(keys))
+    pieces.append(data[rest:])
+    return b"".join(pieces)
 
 
-def _entries_until(data: bytes, size: int, last: bytes) -> tuple[list[tuple[bytes, int, int]], int] | None:
-    """A tree object's entries (sort key, start, end) in order up to the first whose sort key is past `last`, and
-    where the others begin; None when the tree cannot be read."""
-    entries = []
+def _kept(data: bytes, starts: list[int], removed: set[int], first: int, end: int) -> list[bytes]:
+    """The bytes of old entries `first` to `end` (excluded), but those removed."""
+    pieces = []
+    for index in sorted(index for index in removed if first <= index < end):
+        pieces.append(data[starts[first]:starts[index]])
+        first = index + 1
+    pieces.append(data[starts[first]:starts[end]])
+    return pieces
+
+
+def _position(keys: list[bytes], key: bytes) -> int:
+    """How many of the sorted `keys` come before `key`."""
+    low, high = 0, len(keys)
+    while low < high:
+        middle = (low + high) // 2
+        if keys[middle] < key:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _entries_until(data: bytes, size: int, last: bytes) -> tuple[list[bytes], list[int], int] | None:
+    """A tree object's entries in order up to the first whose sort key is past `last`: their sort keys, their
+    starts, and where the others begin; None when the tree cannot be read."""
+    keys: list[bytes] = []
+    starts: list[int] = []
     position, length = 0, len(data)
     while position < length:
         nul = data.find(b"\0", position)
         space = data.find(b" ", position, nul)
-        end = nul + 1 + size
-        if space < 0 or nul < 0 or end > length:
+        if nul < 0 or space < 0 or nul + 1 + size > length:
             return None
-        name = data[space + 1:nul]
-        key = name + b"/" if data[position:space] == b"40000" else name
+        key = data[space + 1:nul] + b"/" if data[position:space] == b"40000" else data[space + 1:nul]
         if key > last:
             break
-        entries.append((key, position, end))
-        position = end
-    return entries, position
+        keys.append(key)
+        starts.append(position)
+        position = nul + 1 + size
+    return keys, starts, position
 
 
 FILE_MODES = {b"100644": "regular", b"100755": "regular", b"120000": "link", b"160000": "submodule"}

@@ -2,6 +2,7 @@
 (`python -X importtime`), and `graph` and `fix` growing linearly with a chain's length."""
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from conftest import clean_env, git
 
-from migguard import __version__, fixing, graph as graph_module, lockfile
+from migguard import __version__, fixing, graph as graph_module, lockfile, results
 from migguard.project import load_worktree
 
 HEAVY = {"libcst", "git", "django", "click"}
@@ -344,3 +345,18 @@ def test_a_quick_answer_ends_its_process_as_python_would_with_its_output_flushed
     quick = ended("from migguard.hooks.idle import exit_now\nexit_now(0)")
     assert quick == ended("sys.exit(0)")
     assert quick == (0, "kept\n", "also kept")
+
+
+def test_the_results_cache_keeps_the_newest_and_stays_bounded(tmp_path: Path) -> None:
+    """Stores look for stale files only now and then (listing the folder costs a commit's hook), yet the cache
+    never holds much more than RESULTS_KEPT + RESULTS_SLACK results, and the newest stay readable."""
+    common = tmp_path / ".git"
+    keys = [hashlib.sha1(str(number).encode()).hexdigest() for number in range(600)]
+    counts = []
+    for key in keys:
+        results.store(common, key, "", {"version": results.SCHEMA_VERSION, "key": key})
+        counts.append(len(os.listdir(results.directory(common))))
+    assert max(counts) <= results.RESULTS_KEPT + results.RESULTS_SLACK + 32, max(counts)
+    assert min(counts[200:]) >= results.RESULTS_KEPT
+    assert all(results.load(common, key, "") == {"version": results.SCHEMA_VERSION, "key": key} for key in keys[-results.RESULTS_KEPT:])
+    assert results.load(common, keys[0], "") is None
