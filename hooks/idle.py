@@ -112,7 +112,11 @@ def _post_merge(arguments: list[str], root: str) -> bool:
 def _pre_commit(root: str) -> bool:
     if not _default_config(root):
         return False
-    changes = _changes(root, ["--cached", "HEAD"])  # an unborn HEAD fails: the full hook decides
+    from migguard.indextree import staged_changes as recorded  # what `git commit` recorded: no git to start
+
+    changes = recorded(root)
+    if changes is None:
+        changes = _changes(root, ["--cached", "HEAD"])  # an unborn HEAD fails: the full hook decides
     if changes is None:
         return False
     if _quiet(changes):

@@ -180,25 +180,23 @@ def changes_between(read: Callable[[str], tuple[str, bytes] | None], old: str, n
     found: list[Change] = []
     budget = [MAX_DIFF_OBJECTS]
 
-    def entries(oid: str | None) -> dict[bytes, tuple[bytes, bytes]] | None:
+    def data(oid: str | None) -> bytes | None:
         if oid is None:
-            return {}
+            return b""
         budget[0] -= 1
         read_one = read(oid) if budget[0] >= 0 else None
-        return _parse(read_one[1], size) if read_one is not None and read_one[0] == "tree" else None
+        return read_one[1] if read_one is not None and read_one[0] == "tree" else None
 
     def walk(before_id: str | None, after_id: str | None, prefix: bytes) -> bool:
-        before, after = entries(before_id), entries(after_id)
-        if before is None or after is None:
+        before, after = data(before_id), data(after_id)
+        differing = _differing(before, after, size) if before is not None and after is not None else None
+        if differing is None:
             return False
-        for name in sorted(before.keys() | after.keys(), key=lambda name: (before.get(name) or after[name])[0]):
-            old_entry, new_entry = before.get(name), after.get(name)
-            if old_entry is not None and new_entry is not None and old_entry[1] == new_entry[1]:
-                continue
-            old_mode = old_entry[1].partition(b" ")[0] if old_entry else None
-            new_mode = new_entry[1].partition(b" ")[0] if new_entry else None
-            old_id = old_entry[1][-size:].hex() if old_entry else None
-            new_id = new_entry[1][-size:].hex() if new_entry else None
+        for name, old_entry, new_entry in differing:
+            old_mode = old_entry.partition(b" ")[0] if old_entry else None
+            new_mode = new_entry.partition(b" ")[0] if new_entry else None
+            old_id = old_entry[-size:].hex() if old_entry else None
+            new_id = new_entry[-size:].hex() if new_entry else None
             if old_mode == b"40000" or new_mode == b"40000":
                 if old_mode not in (b"40000", None) or new_mode not in (b"40000", None):
                     return False
@@ -217,6 +215,74 @@ def changes_between(read: Callable[[str], tuple[str, bytes] | None], old: str, n
     return found if old == new or walk(old, new, b"") else None
 
 
+def _differing(before: bytes, after: bytes, size: int) -> list[tuple[bytes, bytes | None, bytes | None]] | None:
+    """Each name whose entry differs between two tree objects, with its old and new entry's bytes (None where it
+    is absent), in git's order: read only from the entry holding the first byte that differs to where the rest is
+    the same. None when a tree cannot be read or a name is a file on one side and a folder on the other."""
+    position = _boundary_before(before, _common_prefix(before, after), size)
+    if position is None:
+        return None
+    found: list[tuple[bytes, bytes | None, bytes | None]] = []
+    sides: dict[bytes, int] = {}  # name -> 1 (before), 2 (after), 3 (both)
+    old, new = position, position
+    while old < len(before) or new < len(after):
+        old_entry = _entry_at(before, old, size) if old < len(before) else None
+        new_entry = _entry_at(after, new, size) if new < len(after) else None
+        if old_entry is None and old < len(before) or new_entry is None and new < len(after):
+            return None
+        if old_entry is not None and new_entry is not None and old_entry[0] == new_entry[0]:
+            old_bytes, new_bytes = before[old:old_entry[2]], after[new:new_entry[2]]
+            old, new = old_entry[2], new_entry[2]
+            if old_bytes != new_bytes:
+                found.append((old_entry[1], old_bytes, new_bytes))
+            elif len(before) - old == len(after) - new and before.endswith(after[new:]):
+                break  # the rest is the same
+        elif old_entry is not None and (new_entry is None or old_entry[0] < new_entry[0]):
+            found.append((old_entry[1], before[old:old_entry[2]], None))
+            sides[old_entry[1]] = sides.get(old_entry[1], 0) | 1
+            old = old_entry[2]
+        elif new_entry is not None:
+            found.append((new_entry[1], None, after[new:new_entry[2]]))
+            sides[new_entry[1]] = sides.get(new_entry[1], 0) | 2
+            new = new_entry[2]
+    return None if 3 in sides.values() else found
+
+
+def _common_prefix(first: bytes, second: bytes) -> int:
+    """How many leading bytes two byte strings share."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first.startswith(second[:middle]):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _boundary_before(data: bytes, offset: int, size: int) -> int | None:
+    """The start of the tree entry holding byte `offset` (the end of the object when `offset` is past it)."""
+    position = 0
+    while position < len(data):
+        nul = data.find(b"\0", position)
+        if nul < 0 or nul + 1 + size > len(data):
+            return None
+        if nul + 1 + size > offset:
+            return position
+        position = nul + 1 + size
+    return position
+
+
+def _entry_at(data: bytes, position: int, size: int) -> tuple[bytes, bytes, int] | None:
+    """The sort key, name and end of the tree entry starting at `position`; None when it cannot be read."""
+    nul = data.find(b"\0", position)
+    space = data.find(b" ", position, nul)
+    if nul < 0 or space < 0 or nul + 1 + size > len(data):
+        return None
+    name = data[space + 1:nul]
+    return (name + b"/" if data[position:space] == b"40000" else name), name, nul + 1 + size
+
+
 def blob_id(data: bytes, length: int) -> str:
     """The id git gives a blob of these bytes (as `git hash-object` does, no filter applied)."""
     return _digest(length, b"blob")(data)
@@ -226,22 +292,6 @@ def _entry(mode: bytes, name: bytes, oid: str) -> tuple[bytes, bytes]:
     """A tree entry's sort key (git orders a folder's name as if it ended with "/") and bytes."""
     mode = mode.lstrip(b"0")
     return (name + b"/" if mode == b"40000" else name), mode + b" " + name + b"\0" + bytes.fromhex(oid)
-
-
-def _parse(data: bytes, size: int) -> dict[bytes, tuple[bytes, bytes]] | None:
-    """A tree object's entries (`<mode> <name>\\0<raw id>` each) by name, each with its sort key."""
-    parsed = {}
-    position = 0
-    while position < len(data):
-        space = data.find(b" ", position)
-        nul = data.find(b"\0", space + 1)
-        end = nul + 1 + size
-        if space < 0 or nul < 0 or end > len(data):
-            return None
-        name = data[space + 1:nul]
-        parsed[name] = (name + b"/" if data[position:space] == b"40000" else name), data[position:end]
-        position = end
-    return parsed
 
 
 def _digest(length: int, kind: bytes = b"tree") -> Callable[[bytes], str]:

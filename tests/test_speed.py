@@ -325,8 +325,11 @@ def test_a_merge_bringing_a_migration_and_a_commit_adding_one_import_no_reader(t
     assert "several leaf" not in merged.stderr
     (root / "shop/migrations/0004_next.py").write_text(MIGRATION.format([("shop", "0003_feature")]))
     git(root, "add", "shop/migrations/0004_next.py")
-    committed = git(root, "commit", "-qm", "next", env=profiled)
+    trace = tmp_path / "trace"  # what every git process started, the hook's own included
+    committed = git(root, "commit", "-qm", "next", env={**profiled, "GIT_TRACE": str(trace)})
     assert "migguard.hooks.quick" in hook_modules(committed.stderr) and not hook_modules(committed.stderr) & unwanted
+    started = [line.split("git ", 1)[1].split()[0] for line in trace.read_text().splitlines() if "built-in: git " in line]
+    assert started[:2] == ["commit", "update-index"] and "diff-index" not in started, started  # `indextree` read it
     assert "shop/migrations/max_migration.txt -> 0004_next" in committed.stderr
     assert git(root, "show", "HEAD:shop/migrations/max_migration.txt").stdout == "0004_next\n"
     assert git(root, "status", "--porcelain").stdout == ""

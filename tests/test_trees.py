@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import git
-from migguard import changes, loose, trees
+from migguard import changes, indextree, loose, trees
 from migguard.blobs import read_objects
-from migguard.changes import parse_raw
+from migguard.changes import Change, parse_raw
 
 FOLDERS = ["", "a", "a/b", "a/b/c", "d", "d-e", "d.e", "f/migrations"]
 
@@ -142,3 +142,83 @@ def test_history_git_sees_otherwise_is_left_to_git(tmp_path: Path) -> None:
     git(root, "gc", "-q")
     assert loose.tree_changes(str(root), "HEAD^1", "HEAD") is None
     assert changes.tree_changes(root, "HEAD^1", "HEAD") == expected
+
+
+def recorded(root: Path) -> list[Change] | None:
+    return indextree.staged_changes(str(root))
+
+
+def diff_index(root: Path) -> list[Change] | None:
+    out = git(root, "diff-index", "--cached", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "HEAD").stdout
+    return parse_raw(out.encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_the_changes_git_commit_is_about_to_commit_are_read_from_the_index_as_diff_index_prints_them(
+        tmp_path: Path, object_format: str) -> None:
+    """What the pre-commit hook reads instead of starting `git diff-index`: the tree the index records for itself
+    once `git commit` (here `git write-tree`) has brought that record up to date; none before."""
+    answered = 0
+    for seed in range(12):
+        chance = random.Random(200 + seed)
+        root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
+        for _ in range(chance.randrange(1, 8)):
+            random_change(root, chance)
+        git(root, "add", "-A")
+        if diff_index(root):
+            assert recorded(root) is None  # `git add` left the record out of date
+        git(root, "write-tree")
+        found = recorded(root)
+        assert found is None or found == diff_index(root), seed
+        answered += found is not None
+    assert answered >= 10
+
+
+@pytest.mark.parametrize("shape", ["index version 4", "named after the extension", "intent to add", "split index"])
+def test_an_index_of_another_shape_is_read_as_diff_index_prints_it_or_left_to_git(tmp_path: Path, shape: str) -> None:
+    root = committed_base(tmp_path / "repo", "sha1")
+    (root / "a" / "0002_b.py").write_text("new\n")
+    if shape == "named after the extension":
+        for name in ("TREE", "TREEx", "REUC", "TREE\n1 2"):
+            (root / "d" / name).mkdir()
+            (root / "d" / name / "TREE").write_text(name + "\n")
+    git(root, "add", "-A")
+    if shape == "index version 4":
+        git(root, "update-index", "--index-version", "4")
+    if shape == "intent to add":
+        (root / "a" / "later.py").write_text("later\n")
+        git(root, "add", "--intent-to-add", "a/later.py")
+    if shape == "split index":
+        git(root, "update-index", "--split-index")
+    git(root, "write-tree")
+    expected = diff_index(root)
+    assert expected and any(change[4] == "a/0002_b.py" for change in expected)
+    if shape == "split index":
+        assert recorded(root) is None
+    elif shape == "intent to add":
+        assert recorded(root) in (None, expected)
+    else:
+        assert recorded(root) == expected
+
+
+@pytest.mark.parametrize("damage", ["top entry counts fewer entries", "extensions not framed up to the checksum"])
+def test_an_index_record_that_does_not_add_up_is_left_to_git(tmp_path: Path, damage: str) -> None:
+    root = committed_base(tmp_path / "repo", "sha1")
+    (root / "a" / "0002_b.py").write_text("new\n")
+    git(root, "add", "-A")
+    git(root, "write-tree")
+    assert recorded(root) == diff_index(root)
+    index = root / ".git" / "index"
+    data = index.read_bytes()
+    extension = data.rindex(b"TREE")
+    entries = int.from_bytes(data[8:12], "big")
+    if damage == "top entry counts fewer entries":
+        top = b"\0%d " % entries
+        assert data[extension + 8:].startswith(top)
+        data = data[:extension + 8] + b"\0%d " % (entries - 1) + data[extension + 8 + len(top):]
+        if len(str(entries - 1)) < len(str(entries)):  # keep the extension's size right
+            data = data[:extension + 7] + bytes([data[extension + 7] - 1]) + data[extension + 8:]
+    else:
+        data = data[:-20] + b"JUNK\0\0\0\x09" + data[-20:]
+    index.write_bytes(data)
+    assert recorded(root) is None
