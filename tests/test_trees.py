@@ -59,15 +59,21 @@ def committed_base(root: Path, object_format: str) -> Path:
     return root
 
 
+def randomly_staged(tmp_path: Path, object_format: str, seed: int) -> Path:
+    """`committed_base` with one to seven random changes staged (`git add -A`), the same for the same seed."""
+    chance = random.Random(seed)
+    root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
+    for _ in range(chance.randrange(1, 8)):
+        random_change(root, chance)
+    git(root, "add", "-A")
+    return root
+
+
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
 def test_the_tree_of_an_index_is_computed_as_git_writes_it(tmp_path: Path, object_format: str) -> None:
     for seed in range(12):
-        chance = random.Random(seed)
-        root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
+        root = randomly_staged(tmp_path, object_format, seed)
         head = git(root, "rev-parse", "HEAD^{tree}").stdout.strip()
-        for _ in range(chance.randrange(1, 8)):
-            random_change(root, chance)
-        git(root, "add", "-A")
         out = git(root, "diff-index", "--cached", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "HEAD").stdout
         changes = parse_raw(out.encode("utf-8", "surrogateescape"))
         assert changes is not None
@@ -89,12 +95,8 @@ def test_a_blob_is_named_as_git_names_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
 def test_the_changes_between_two_commits_are_read_as_git_diff_tree_prints_them(tmp_path: Path, object_format: str) -> None:
     answered = 0
-    for seed in range(16):
-        chance = random.Random(100 + seed)
-        root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
-        for _ in range(chance.randrange(1, 8)):
-            random_change(root, chance)
-        git(root, "add", "-A")
+    for seed in range(100, 116):
+        root = randomly_staged(tmp_path, object_format, seed)
         git(root, "commit", "-qm", "changed", "--allow-empty")
         out = git(root, "diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-abbrev", "HEAD^1", "HEAD").stdout
         expected = parse_raw(out.encode("utf-8", "surrogateescape"))
@@ -159,12 +161,8 @@ def test_the_changes_git_commit_is_about_to_commit_are_read_from_the_index_as_di
     """What the pre-commit hook reads instead of starting `git diff-index`: the tree the index records for itself
     once `git commit` (here `git write-tree`) has brought that record up to date; none before."""
     answered = 0
-    for seed in range(12):
-        chance = random.Random(200 + seed)
-        root = committed_base(tmp_path / f"{object_format}-{seed}", object_format)
-        for _ in range(chance.randrange(1, 8)):
-            random_change(root, chance)
-        git(root, "add", "-A")
+    for seed in range(200, 212):
+        root = randomly_staged(tmp_path, object_format, seed)
         if diff_index(root):
             assert recorded(root) is None  # `git add` left the record out of date
         git(root, "write-tree")
