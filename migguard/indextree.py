@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from migguard.changes import Change
 
-MAX_TAIL = 4 << 20  # the extensions are read from this much of the index's end at most
+TAILS = (64 << 10, 4 << 20)  # how much of the index's end is read for its extensions: this first, then at most that
 VERSIONS = (2, 3, 4)
 
 
@@ -40,14 +40,23 @@ def recorded_tree(index: str, size: int) -> str | None:
     try:
         length = os.fstat(descriptor).st_size
         header = os.pread(descriptor, 12, 0)
-        start = max(12, length - MAX_TAIL)
-        tail = os.pread(descriptor, length - start, start)
+        for tail_length in TAILS:
+            start = max(12, length - tail_length)
+            tail = os.pread(descriptor, length - start, start)
+            found = _in_tail(header, tail, length - start, size)
+            if found is not None or start == 12:
+                return found
     except OSError:
         return None
     finally:
         os.close(descriptor)
+    return None
+
+
+def _in_tail(header: bytes, tail: bytes, expected: int, size: int) -> str | None:
+    """`recorded_tree` from the index's header and the last `expected` bytes of it."""
     if len(header) != 12 or header[:4] != b"DIRC" or int.from_bytes(header[4:8], "big") not in VERSIONS \
-            or len(tail) != length - start or len(tail) < size:
+            or len(tail) != expected or len(tail) < size:
         return None
     entries = int.from_bytes(header[8:12], "big")
     end = len(tail) - size  # the index's own checksum follows its extensions

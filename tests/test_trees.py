@@ -220,3 +220,19 @@ def test_an_index_record_that_does_not_add_up_is_left_to_git(tmp_path: Path, dam
         data = data[:-20] + b"JUNK\0\0\0\x09" + data[-20:]
     index.write_bytes(data)
     assert recorded(root) is None
+
+
+def test_an_index_record_larger_than_the_first_read_is_found(tmp_path: Path) -> None:
+    root = committed_base(tmp_path / "repo", "sha1")
+    for number in range(3000):  # a folder each: the index's record of its trees outgrows indextree's first read
+        (root / "many" / f"folder{number}").mkdir(parents=True)
+        (root / "many" / f"folder{number}" / "0001_a.py").write_text(f"{number}\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "many folders")
+    (root / "many" / "folder7" / "0002_b.py").write_text("new\n")
+    git(root, "add", "-A")
+    git(root, "write-tree")
+    index = (root / ".git" / "index").read_bytes()
+    assert len(index) - index.rindex(b"TREE") > indextree.TAILS[0]
+    found = recorded(root)
+    assert found is not None and found == diff_index(root) and [change[4] for change in found] == ["many/folder7/0002_b.py"]
