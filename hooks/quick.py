@@ -105,7 +105,10 @@ def locks_followed(root: str, staged: list[Change]) -> bool:
     from migguard.lockwrite import content
 
     staged = staged + [("", "", trees.blob_id(content(leaf).encode(), len(head)), "M", path) for path, leaf in changed]
-    tree = trees.after(before, staged, len(head)) if folders else None  # before git runs: its work leaves caches cold
+    tree = trees.after(before, staged, len(head)) if folders else None
+    if tree is not None and tree != head:  # the next hook finds the index's result by the tree `git commit` writes
+        results.store(common, incremental.facts_key(tree), "", facts)  # stored before git runs (its work leaves
+        results.store(common, tree, "", result)  # the processor's caches cold); true of that tree whatever follows
     if changed:
         from migguard.errors import InputError
         from migguard.lockwrite import write_lock_files
@@ -117,9 +120,6 @@ def locks_followed(root: str, staged: list[Change]) -> bool:
             return False  # the full hook says why
         if run_git(["update-index", "--", *(path for path, _ in changed)], root)[0] != 0:  # tracked: `stale_locks`
             return False  # the full hook writes the same again, and says what git said
-    if tree is not None and tree != head:  # the next hook finds the index's result by the tree `git commit` writes
-        results.store(common, incremental.facts_key(tree), "", facts)
-        results.store(common, tree, "", result)
     if os.environ.get("MIGGUARD_QUIET", "") in ("", "0"):
         for lock_path, leaf in changed:
             print(f"migguard: {lock_path} -> {leaf}", file=sys.stderr)

@@ -21,7 +21,7 @@ def staged_changes(root: str) -> list[Change] | None:
     """What `git diff-index --cached -r --raw --no-renames HEAD` prints, from the index's record of its tree; None
     when the record is not plainly there and valid, or the objects are not loose."""
     dirs = loose.git_dirs(root)
-    head = loose.tree_of(*dirs, "HEAD") if dirs is not None else None
+    head = loose.tree_of(*dirs, "HEAD") if dirs is not None else None  # read once: `loose` keeps what it read
     if dirs is None or head is None or _split(dirs):
         return None
     index = os.path.join(root, os.environ["GIT_INDEX_FILE"]) if os.environ.get("GIT_INDEX_FILE") else \

@@ -129,8 +129,24 @@ def _plain_history(common_dir: str) -> bool:
     return len(packed) <= MAX_OBJECT and b" refs/replace/" not in packed
 
 
+READ: dict[tuple[str, str], tuple[str, bytes]] = {}  # what this process has read, by directory and id: an id names its bytes
+MAX_READ = 16 << 20  # bytes kept at most
+
+
 def read_object(common_dir: str, oid: str) -> tuple[str, bytes] | None:
-    """A loose object's kind and bytes, when its file holds exactly the object with this id."""
+    """A loose object's kind and bytes, when its file holds exactly the object with this id; each is read once per
+    process (a hook reads HEAD's trees for the staged changes and again for the commit's tree)."""
+    found = READ.get((common_dir, oid))
+    if found is None:
+        found = _read_object(common_dir, oid)
+        if found is not None:
+            if sum(len(data) for _, data in READ.values()) + len(found[1]) > MAX_READ:
+                READ.clear()
+            READ[(common_dir, oid)] = found
+    return found
+
+
+def _read_object(common_dir: str, oid: str) -> tuple[str, bytes] | None:
     if not _is_id(oid):
         return None
     try:

@@ -8,7 +8,9 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeVar
+
+    Sorted = TypeVar("Sorted", bytes, int)
 
     from migguard.changes import Change
 
@@ -91,15 +93,13 @@ def after(objects: dict[str, bytes | None], changes: list[Change], length: int) 
 
 def _changed(data: bytes, size: int, updates: dict[bytes, tuple[str, str]]) -> bytes | None:
     """A tree object's bytes with `updates` made: each name to its new (mode, id); mode ABSENT removes the entry,
-    "" keeps its mode (None when there is no such entry). Only the entries up to the last name changed are read;
-    what lies between the changes is copied as it is."""
+    "" keeps its mode (None when there is no such entry). What lies between the changes is copied as it is."""
     if not updates:
         return data
-    walked = _entries_until(data, size, max(name + b"/" for name in updates))
+    walked = _walk(data, size)
     if walked is None:
         return None
-    keys, starts, rest = walked
-    starts.append(rest)  # entry i is data[starts[i]:starts[i + 1]]
+    keys, starts = walked[0], walked[1] + [len(data)]  # entry i is data[starts[i]:starts[i + 1]]
     removed: set[int] = set()
     added: list[tuple[bytes, bytes]] = []
     for name, (mode, oid) in updates.items():
@@ -121,7 +121,6 @@ def _changed(data: bytes, size: int, updates: dict[bytes, tuple[str, str]]) -> b
         pieces.append(entry)
         done = at
     pieces += _kept(data, starts, removed, done, len(keys))
-    pieces.append(data[rest:])
     return b"".join(pieces)
 
 
@@ -135,7 +134,7 @@ def _kept(data: bytes, starts: list[int], removed: set[int], first: int, end: in
     return pieces
 
 
-def _position(keys: list[bytes], key: bytes) -> int:
+def _position(keys: list[Sorted], key: Sorted) -> int:
     """How many of the sorted `keys` come before `key`."""
     low, high = 0, len(keys)
     while low < high:
@@ -147,9 +146,9 @@ def _position(keys: list[bytes], key: bytes) -> int:
     return low
 
 
-def _entries_until(data: bytes, size: int, last: bytes) -> tuple[list[bytes], list[int], int] | None:
-    """A tree object's entries in order up to the first whose sort key is past `last`: their sort keys, their
-    starts, and where the others begin; None when the tree cannot be read."""
+def _entries_until(data: bytes, size: int, last: bytes | None) -> tuple[list[bytes], list[int], int] | None:
+    """A tree object's entries in order up to the first whose sort key is past `last` (None: all): their sort keys,
+    their starts, and where the others begin; None when the tree cannot be read."""
     keys: list[bytes] = []
     starts: list[int] = []
     position, length = 0, len(data)
@@ -159,7 +158,7 @@ def _entries_until(data: bytes, size: int, last: bytes) -> tuple[list[bytes], li
         if nul < 0 or space < 0 or nul + 1 + size > length:
             return None
         key = data[space + 1:nul] + b"/" if data[position:space] == b"40000" else data[space + 1:nul]
-        if key > last:
+        if last is not None and key > last:
             break
         keys.append(key)
         starts.append(position)
@@ -262,15 +261,26 @@ def _common_prefix(first: bytes, second: bytes) -> int:
 
 def _boundary_before(data: bytes, offset: int, size: int) -> int | None:
     """The start of the tree entry holding byte `offset` (the end of the object when `offset` is past it)."""
-    position = 0
-    while position < len(data):
-        nul = data.find(b"\0", position)
-        if nul < 0 or nul + 1 + size > len(data):
-            return None
-        if nul + 1 + size > offset:
-            return position
-        position = nul + 1 + size
-    return position
+    walked = _walk(data, size)
+    if walked is None:
+        return None
+    starts = walked[1]
+    return len(data) if offset >= len(data) else starts[_position(starts, offset + 1) - 1]
+
+
+WALKED: dict[tuple[bytes, int], tuple[list[bytes], list[int]] | None] = {}
+MAX_WALKED = 64
+
+
+def _walk(data: bytes, size: int) -> tuple[list[bytes], list[int]] | None:
+    """Every entry of a tree object: its sort key and start; kept for the process (a hook walks the same trees
+    for the staged changes and for the commit's tree)."""
+    if (data, size) not in WALKED:
+        if len(WALKED) >= MAX_WALKED:
+            WALKED.clear()
+        walked = _entries_until(data, size, None)
+        WALKED[(data, size)] = (walked[0], walked[1]) if walked is not None and walked[2] == len(data) else None
+    return WALKED[(data, size)]
 
 
 def _entry_at(data: bytes, position: int, size: int) -> tuple[bytes, bytes, int] | None:
