@@ -46,15 +46,15 @@ def read_folders(read: Callable[[str], tuple[str, bytes] | None], tree: str, wan
                 return None
             data = found[parent]
             key = name.encode("utf-8", "surrogateescape")
-            walked = _entries_until(data, size, key + b"/") if data is not None else ([], [], 0)
+            walked = _walk(data, size) if data is not None else ([], [])
             if walked is None:
                 return None
-            keys, starts, rest = walked
+            keys, starts = walked[0], walked[1] + [len(data or b"")]
             if key in keys:
                 return None  # a file where the folder would be
             oid = None
             if key + b"/" in keys:
-                end = (starts + [rest])[keys.index(key + b"/") + 1]
+                end = starts[keys.index(key + b"/") + 1]
                 oid = data[end - size:end].hex() if data is not None else None
         if oid is None:
             found[folder] = None
@@ -146,9 +146,8 @@ def _position(keys: list[Sorted], key: Sorted) -> int:
     return low
 
 
-def _entries_until(data: bytes, size: int, last: bytes | None) -> tuple[list[bytes], list[int], int] | None:
-    """A tree object's entries in order up to the first whose sort key is past `last` (None: all): their sort keys,
-    their starts, and where the others begin; None when the tree cannot be read."""
+def _entries(data: bytes, size: int) -> tuple[list[bytes], list[int]] | None:
+    """A tree object's entries in order: their sort keys and their starts; None when the tree cannot be read."""
     keys: list[bytes] = []
     starts: list[int] = []
     position, length = 0, len(data)
@@ -157,13 +156,10 @@ def _entries_until(data: bytes, size: int, last: bytes | None) -> tuple[list[byt
         space = data.find(b" ", position, nul)
         if nul < 0 or space < 0 or nul + 1 + size > length:
             return None
-        key = data[space + 1:nul] + b"/" if data[position:space] == b"40000" else data[space + 1:nul]
-        if last is not None and key > last:
-            break
-        keys.append(key)
+        keys.append(data[space + 1:nul] + b"/" if data[position:space] == b"40000" else data[space + 1:nul])
         starts.append(position)
         position = nul + 1 + size
-    return keys, starts, position
+    return keys, starts
 
 
 FILE_MODES = {b"100644": "regular", b"100755": "regular", b"120000": "link", b"160000": "submodule"}
@@ -278,8 +274,7 @@ def _walk(data: bytes, size: int) -> tuple[list[bytes], list[int]] | None:
     if (data, size) not in WALKED:
         if len(WALKED) >= MAX_WALKED:
             WALKED.clear()
-        walked = _entries_until(data, size, None)
-        WALKED[(data, size)] = (walked[0], walked[1]) if walked is not None and walked[2] == len(data) else None
+        WALKED[(data, size)] = _entries(data, size)
     return WALKED[(data, size)]
 
 
