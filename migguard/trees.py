@@ -150,15 +150,14 @@ def _entries(data: bytes, size: int) -> tuple[list[bytes], list[int]] | None:
     """A tree object's entries in order: their sort keys and their starts; None when the tree cannot be read."""
     keys: list[bytes] = []
     starts: list[int] = []
-    position, length = 0, len(data)
-    while position < length:
-        nul = data.find(b"\0", position)
-        space = data.find(b" ", position, nul)
-        if nul < 0 or space < 0 or nul + 1 + size > length:
+    position = 0
+    while position < len(data):
+        entry = _entry_at(data, position, size)
+        if entry is None:
             return None
-        keys.append(data[space + 1:nul] + b"/" if data[position:space] == b"40000" else data[space + 1:nul])
+        keys.append(entry[0])
         starts.append(position)
-        position = nul + 1 + size
+        position = entry[2]
     return keys, starts
 
 
